@@ -1,0 +1,5 @@
+import sys
+
+from udl.cli import main
+
+sys.exit(main())

@@ -1,0 +1,135 @@
+"""Build script for udl's native extension ``udl._C``.
+
+Knobs (environment variables, printed at build start):
+  UDL_CUDA=1/0          force the CUDA build on / off (default: on when a real nvcc is found)
+  CUDA_HOME             CUDA toolkit folder; when the ``nvcc`` on PATH is a wrapper script,
+                        the toolkit it execs is found automatically
+  TORCH_CUDA_ARCH_LIST  GPU architectures (default "9.0", i.e. sm_90)
+  DEBUG=1               -O0 -g instead of release flags
+  MAX_JOBS              parallel compile jobs for ninja
+  UDL_NO_EXT=1          install the Python package only (the Makefile then runs build_ext --inplace)
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+ROOT = Path(__file__).parent.resolve()
+VERSION = "0.1.0"
+
+
+def _real_cuda_home() -> str | None:
+    """Locate the CUDA toolkit, seeing through an ``nvcc`` wrapper script."""
+    env = os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH")
+    if env and Path(env, "bin", "nvcc").exists():
+        return env
+    nvcc = shutil.which("nvcc")
+    if nvcc is None:
+        for cand in sorted(glob.glob("/usr/local/cuda*"), reverse=True):
+            if Path(cand, "bin", "nvcc").exists():
+                return cand
+        return None
+    path = Path(nvcc).resolve()
+    try:
+        head = path.read_bytes()[:4096]
+    except OSError:
+        head = b""
+    if head.startswith(b"#!"):
+        # A wrapper such as `exec /usr/local/cuda-13.0/bin/nvcc "$@"`: follow it.
+        match = re.search(rb"(/[^\s\"']+)/bin/nvcc", head)
+        if match and Path(match.group(1).decode(), "bin", "nvcc").exists():
+            return match.group(1).decode()
+        return None
+    return str(path.parent.parent)
+
+
+def _flag(name: str) -> str | None:
+    value = os.environ.get(name)
+    return None if value is None or value == "" else value
+
+
+CUDA_HOME = _real_cuda_home()
+if CUDA_HOME:
+    os.environ["CUDA_HOME"] = CUDA_HOME  # before torch.utils.cpp_extension reads it
+os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "9.0")
+
+import torch  # noqa: E402
+from torch.utils.cpp_extension import (  # noqa: E402
+    BuildExtension,
+    CppExtension,
+    CUDAExtension,
+)
+
+force = _flag("UDL_CUDA")
+WITH_CUDA = (force == "1") or (force is None and CUDA_HOME is not None)
+if force == "1" and CUDA_HOME is None:
+    sys.exit("UDL_CUDA=1 but no CUDA toolkit was found: set CUDA_HOME to the toolkit folder.")
+DEBUG = _flag("DEBUG") == "1"
+WITH_OPENMP = "OpenMP" in torch.__config__.parallel_info() and sys.platform != "darwin"
+
+
+def get_extensions():
+    if _flag("UDL_NO_EXT") == "1":
+        # Used by `make` for the editable install: the extension is built in place after.
+        return []
+    cpp_sources = sorted(glob.glob("csrc/**/*.cpp", recursive=True))
+    cuda_sources = sorted(glob.glob("csrc/**/*.cu", recursive=True))
+    define_macros = [("UDL_VERSION", f'"{VERSION}"'), ("WITH_PYTHON", None)]
+    cxx = ["-O0", "-g"] if DEBUG else ["-O3", "-g0"]
+    cxx += ["-std=c++17"]
+    nvcc = ["-O0", "-g", "-G"] if DEBUG else ["-O3"]
+    nvcc += ["-std=c++17", "--expt-relaxed-constexpr", "--extended-lambda"]
+    extra_link = []
+    if WITH_OPENMP:
+        cxx += ["-fopenmp"]
+        define_macros.append(("AT_PARALLEL_OPENMP", "1"))
+        extra_link.append("-fopenmp")
+    arch_list = os.environ["TORCH_CUDA_ARCH_LIST"]
+    if WITH_CUDA:
+        define_macros += [("WITH_CUDA", None), ("UDL_CUDA_ARCHS", f'"{arch_list}"')]
+        ext = CUDAExtension(
+            "udl._C",
+            cpp_sources + cuda_sources,
+            define_macros=define_macros,
+            extra_compile_args={"cxx": cxx, "nvcc": nvcc},
+            extra_link_args=extra_link,
+            include_dirs=[str(ROOT / "csrc")],
+        )
+    else:
+        ext = CppExtension(
+            "udl._C",
+            cpp_sources,
+            define_macros=define_macros,
+            extra_compile_args={"cxx": cxx},
+            extra_link_args=extra_link,
+            include_dirs=[str(ROOT / "csrc")],
+        )
+    return [ext]
+
+
+print(
+    "udl build: "
+    f"torch={torch.__version__} WITH_CUDA={WITH_CUDA} CUDA_HOME={CUDA_HOME} "
+    f"TORCH_CUDA_ARCH_LIST={os.environ['TORCH_CUDA_ARCH_LIST']} DEBUG={DEBUG} "
+    f"WITH_OPENMP={WITH_OPENMP} MAX_JOBS={os.environ.get('MAX_JOBS', '(ninja default)')}",
+    flush=True,
+)
+
+setup(
+    name="udl",
+    version=VERSION,
+    package_dir={"": "pyext"},
+    packages=find_packages("pyext"),
+    package_data={"udl": ["data/*", "data/**/*", "report/*.css"]},
+    ext_modules=get_extensions(),
+    cmdclass={"build_ext": BuildExtension},
+    entry_points={"console_scripts": ["udl = udl.cli:main"]},
+    python_requires=">=3.10",
+)
