@@ -1,0 +1,1 @@
+"""Small data shipped with udl (no downloads at run time)."""
