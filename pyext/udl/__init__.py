@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import importlib
 
-from udl._ext import BUILD_INFO, cuda_compiled, native_ops
 from udl import ops  # noqa: F401  (registers fake kernels and autograd of every native op)
+from udl._ext import BUILD_INFO, cuda_compiled, native_ops
 
 __version__ = BUILD_INFO["version"]
 

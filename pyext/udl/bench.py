@@ -111,7 +111,7 @@ def run_benchmarks(only: list[str] | None = None, quick: bool = False,
             raise ValueError(f"--only: no benchmarks for {unknown}; available: {sorted(plugins)}")
         plugins = {k: v for k, v in plugins.items() if k in only}
     rows: list[BenchRow] = []
-    for name, module in plugins.items():
+    for module in plugins.values():
         rows.extend(load_plugin(module).side_by_side(quick=quick, device=device))
     return rows
 
