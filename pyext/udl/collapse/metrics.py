@@ -195,9 +195,8 @@ def nc_metrics(
                 if logits_fn is not None:
                     logits = logits_fn(h)
                 else:
-                    logits = h.to(stats.device, torch.float64) @ w.T
-                    if b is not None:
-                        logits = logits + b
+                    h = h.to(stats.device, torch.float64)
+                    logits = torch.addmm(b, h, w.T) if b is not None else h @ w.T
             counter.score(h, y, logits)
         k, source = counter, "second_pass"
     else:

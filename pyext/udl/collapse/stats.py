@@ -122,8 +122,6 @@ class CollapseStats:
         if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
             raise ValueError(f"labels must lie in [0, {self.num_classes}), got range "
                              f"[{int(labels.min())}, {int(labels.max())}] (batch {b})")
-        if not bool(torch.isfinite(features).all()):
-            raise ValueError(f"features contain NaN or inf (batch {b})")
         if logits is not None:
             if logits.dim() != 2 or logits.shape != (features.shape[0], self.num_classes):
                 raise ValueError(f"logits must have shape ({features.shape[0]}, {self.num_classes}), "
@@ -149,10 +147,13 @@ class CollapseStats:
         if labels.numel():
             h = features.detach().to(self.device, torch.float64)
             y = labels.to(self.device, torch.int64)
-            nb = torch.bincount(y, minlength=self.num_classes).to(torch.float64)
-            sums = torch.zeros_like(self.means).index_add_(0, y, h)
+            # one-hot GEMMs: much faster than index_add_/gather on CPU and deterministic on GPU
+            onehot = torch.nn.functional.one_hot(y, self.num_classes).to(torch.float64)
+            nb = onehot.sum(0)
+            sums = onehot.T @ h
+            self._check_finite(sums, features)
             mb = sums / nb.clamp_min(1).unsqueeze(1)
-            z = h - mb[y]
+            z = torch.addmm(h, onehot, mb, alpha=-1.0)        # h - mb[y]
             self._merge(nb, mb, z.T @ z)
             if logits is not None or self.reference_means is not None:
                 self._score(h, y, logits)
@@ -172,11 +173,18 @@ class CollapseStats:
         features, labels = self._check_batch(features, labels, logits)
         if labels.numel():
             h = features.detach().to(self.device, torch.float64)
-            self._score(h, labels.to(self.device, torch.int64), logits)
+            self._score(h, labels.to(self.device, torch.int64), logits, features)
         self.num_batches += 1
         return self
 
-    def _score(self, h: torch.Tensor, y: torch.Tensor, logits: torch.Tensor | None) -> None:
+    def _check_finite(self, reduced: torch.Tensor, features: torch.Tensor) -> None:
+        # NaN/inf propagate into any sum over the batch; confirm on the raw features before raising
+        # (a float64 sum of float32 values cannot overflow).
+        if not bool(torch.isfinite(reduced).all()) and not bool(torch.isfinite(features).all()):
+            raise ValueError(f"features contain NaN or inf (batch {self.num_batches})")
+
+    def _score(self, h: torch.Tensor, y: torch.Tensor, logits: torch.Tensor | None,
+               check: torch.Tensor | None = None) -> None:
         pred = None
         k = self.counters
         if logits is not None:
@@ -187,6 +195,8 @@ class CollapseStats:
             ref = self.reference_means
             # ||h - mu_c||^2 = ||h||^2 - 2 h.mu_c + ||mu_c||^2; ||h||^2 is constant per row.
             dist = (ref * ref).sum(1) - 2.0 * (h @ ref.T)
+            if check is not None:
+                self._check_finite(dist, check)
             if self._ref_absent is not None:
                 dist[:, self._ref_absent] = float("inf")
             ncc = dist.argmin(1)
@@ -203,7 +213,8 @@ class CollapseStats:
         safe = n.clamp_min(1)
         delta = mb - self.means                       # (C, d)
         w = torch.where(nb > 0, na * nb / safe, torch.zeros_like(n))
-        self.scatter += sb + (delta * w.unsqueeze(1)).T @ delta
+        self.scatter.add_(sb)
+        self.scatter.addmm_((delta * w.unsqueeze(1)).T, delta)
         self.means += delta * torch.where(nb > 0, nb / safe, torch.zeros_like(n)).unsqueeze(1)
         self.counts = n
 
