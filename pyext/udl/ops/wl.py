@@ -1,0 +1,77 @@
+"""Python side of udl's WL kernels (``torch.ops.udl.wl_refine`` / ``wl_refine_tuples``).
+
+Both ops are integer-valued (colour ids), so they have no autograd; their output sizes depend on the
+number of rounds run, which the fake kernels declare as a dynamic size. The public API is
+:mod:`udl.wl` (graphs in, canonical colourings out); these wrappers take pre-processed arcs.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = ["wl_refine", "wl_refine_tuples"]
+
+
+def wl_refine(dst: Tensor, src: Tensor, code: Tensor, colors: Tensor, num_codes: int,
+              max_rounds: int = -1, return_history: bool = False) -> tuple[Tensor, Tensor]:
+    """Exact canonical colour refinement over arcs.
+
+    Args:
+        dst, src, code: ``LongTensor[A]``; arc ``a`` puts the item ``(code[a], colour[src[a]])`` into
+            the neighbour multiset of node ``dst[a]``; ``0 <= code < num_codes``.
+        colors: ``LongTensor[N]`` initial colours in ``[0, N)``.
+        num_codes: number of distinct arc codes (edge labels x direction tags).
+        max_rounds: rounds to run; ``-1`` runs until a round splits no colour class.
+        return_history: return every round's colours instead of only the last.
+
+    Returns:
+        ``(history, num_colors)``: ``LongTensor[R+1, N]`` (one row unless ``return_history``) and
+        ``LongTensor[R+1]`` (number of colours after each round), ``R`` = rounds that split a class.
+        Colour ids are ranks of the signatures (own colour, degree, sorted items) in lexicographic
+        order, so they are canonical across all nodes of the call and deterministic.
+    """
+    return torch.ops.udl.wl_refine.default(dst, src, code, colors, int(num_codes), int(max_rounds),
+                                           bool(return_history))
+
+
+def wl_refine_tuples(colors: Tensor, num_nodes: Tensor, pair_code: Tensor, k: int, mode: int,
+                     max_rounds: int = -1, return_history: bool = False) -> tuple[Tensor, Tensor]:
+    """Exact canonical k-WL on the k-tuples of a batch of graphs.
+
+    Args:
+        colors: ``LongTensor[sum_g n_g^k]`` initial colours (atomic types) in ``[0, N)``, graph by
+            graph, tuples in row-major order.
+        num_nodes: ``LongTensor[B]`` nodes per graph.
+        pair_code: ``LongTensor[sum_g n_g^2]`` atomic type ids of vertex pairs (mode 2 only; else
+            empty).
+        k: tuple length (2 or 3 for modes 0/1, 1 for mode 2).
+        mode: 0 folklore k-FWL, 1 oblivious k-OWL, 2 1-FWL (colour refinement + global multiset).
+        max_rounds, return_history: as in :func:`wl_refine`.
+
+    Returns:
+        ``(history LongTensor[R+1, N], num_colors LongTensor[R+1])``.
+    """
+    return torch.ops.udl.wl_refine_tuples.default(colors, num_nodes, pair_code, int(k), int(mode),
+                                                  int(max_rounds), bool(return_history))
+
+
+@torch.library.register_fake("udl::wl_refine")
+def _wl_refine_fake(dst, src, code, colors, num_codes, max_rounds, return_history):
+    torch._check(dst.dim() == 1 and src.dim() == 1 and code.dim() == 1,
+                 lambda: "dst, src and code must be 1-D")
+    torch._check(colors.dim() == 1, lambda: "colors must be 1-D")
+    torch._check(dst.dtype == torch.long and colors.dtype == torch.long,
+                 lambda: "dst and colors must be int64")
+    rounds = torch.library.get_ctx().new_dynamic_size()
+    rows = rounds if return_history else 1
+    return colors.new_empty((rows, colors.shape[0])), colors.new_empty((rounds,))
+
+
+@torch.library.register_fake("udl::wl_refine_tuples")
+def _wl_refine_tuples_fake(colors, num_nodes, pair_code, k, mode, max_rounds, return_history):
+    torch._check(colors.dim() == 1, lambda: "colors must be 1-D")
+    torch._check(colors.dtype == torch.long, lambda: "colors must be int64")
+    rounds = torch.library.get_ctx().new_dynamic_size()
+    rows = rounds if return_history else 1
+    return colors.new_empty((rows, colors.shape[0])), colors.new_empty((rounds,))
