@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["DenseGraphs", "to_dense_graphs", "tuple_features", "tuple_mask", "atp_pairs",
+__all__ = ["DenseGraphs", "nx_to_edge_index", "to_dense_graphs", "tuple_features", "tuple_mask", "atp_pairs",
            "atp_channels", "tuple_bytes"]
 
 
@@ -28,6 +28,18 @@ class DenseGraphs:
     @property
     def num_nodes(self) -> torch.Tensor:
         return self.mask.sum(1)
+
+
+def nx_to_edge_index(g: Any) -> tuple[torch.Tensor, int]:
+    """``(edge_index [2, m], n)`` of a networkx graph in ``list(g.nodes)`` order; undirected edges
+    appear in both directions (PyG convention)."""
+    index = {v: i for i, v in enumerate(g.nodes())}
+    pairs = [(index[u], index[v]) for u, v in g.edges()]
+    ei = torch.tensor(pairs, dtype=torch.long).reshape(-1, 2).t()
+    if not g.is_directed():
+        loops = ei[0] == ei[1]
+        ei = torch.cat([ei, ei[:, ~loops].flip(0)], dim=1)
+    return ei.contiguous(), len(index)
 
 
 def _one_graph(adj: torch.Tensor, x: torch.Tensor | None, dtype: torch.dtype) -> DenseGraphs:
@@ -67,16 +79,18 @@ def to_dense_graphs(data: Any, dtype: torch.dtype | None = None) -> DenseGraphs:
     if isinstance(data, list):
         if not data:
             raise ValueError("data: empty list of graphs")
-        from torch_geometric.data import Batch
-        from torch_geometric.utils import from_networkx
+        from torch_geometric.data import Batch, Data
 
         datas = []
         for g in data:
-            d = from_networkx(g) if not hasattr(g, "edge_index") else g
-            if getattr(d, "x", None) is None:
-                d.x = torch.ones(d.num_nodes, 1)
-            keep = {"x": d.x, "edge_index": d.edge_index, "num_nodes": d.num_nodes}
-            datas.append(type(d)(**keep))
+            if hasattr(g, "edge_index"):
+                x = getattr(g, "x", None)
+                d = Data(x=torch.ones(g.num_nodes, 1) if x is None else x, edge_index=g.edge_index,
+                         num_nodes=g.num_nodes)
+            else:
+                ei, n = nx_to_edge_index(g)
+                d = Data(x=torch.ones(n, 1), edge_index=ei, num_nodes=n)
+            datas.append(d)
         return to_dense_graphs(Batch.from_data_list(datas), dtype)
     if hasattr(data, "nodes") and hasattr(data, "edges") and not hasattr(data, "edge_index"):
         from udl.tl.evaluate import dense_adjacency

@@ -97,10 +97,14 @@ class GIN(nn.Module):
 
     def embed(self, data: Any) -> torch.Tensor:
         if not hasattr(data, "edge_index"):
-            from torch_geometric.utils import from_networkx
+            if not (hasattr(data, "nodes") and hasattr(data, "edges")):
+                raise TypeError(f"data: expected a PyG Data/Batch or a networkx graph, got {type(data).__name__}")
+            from torch_geometric.data import Data
 
-            data = from_networkx(data)
-            data = type(data)(edge_index=data.edge_index, num_nodes=data.num_nodes)
+            from udl.gnn.dense import nx_to_edge_index
+
+            ei, n_ = nx_to_edge_index(data)
+            data = Data(edge_index=ei, num_nodes=n_)
         dtype = next(self.parameters()).dtype
         n = int(data.num_nodes)
         x = getattr(data, "x", None)
