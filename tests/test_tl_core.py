@@ -174,7 +174,8 @@ def test_architecture_table_rows():
     }
     for name, (nv, guarded, emb, graph) in expect.items():
         r = rows[name]
-        assert (r["variables"], r["guarded"], r["embedding_bound"], r["graph_bound"]) == (nv, guarded, emb, graph)
+        got = (r["variables"], r["guarded"], r["embedding_bound"], r["graph_bound"])
+        assert got == (nv, guarded, emb, graph)
     assert rows["2-IGN"]["graph_variables"] == 2 and rows["2-IGN"]["wl_method"] == "cr"
     assert rows["3-IGN"]["graph_variables"] == 3 and rows["3-IGN"]["wl_method"] == "2-fwl"
     assert rows["3-GNN (Morris)"]["wl_method"] == "2-fwl"

@@ -98,7 +98,8 @@ class GIN(nn.Module):
     def embed(self, data: Any) -> torch.Tensor:
         if not hasattr(data, "edge_index"):
             if not (hasattr(data, "nodes") and hasattr(data, "edges")):
-                raise TypeError(f"data: expected a PyG Data/Batch or a networkx graph, got {type(data).__name__}")
+                raise TypeError("data: expected a PyG Data/Batch or a networkx graph, got "
+                                f"{type(data).__name__}")
             from torch_geometric.data import Data
 
             from udl.gnn.dense import nx_to_edge_index

@@ -18,7 +18,8 @@ def rook_4x4():
     """The 4x4 rook's graph K4 □ K4, SRG(16, 6, 2, 2)."""
     import networkx as nx
 
-    return nx.convert_node_labels_to_integers(nx.cartesian_product(nx.complete_graph(4), nx.complete_graph(4)))
+    k4 = nx.complete_graph(4)
+    return nx.convert_node_labels_to_integers(nx.cartesian_product(k4, k4))
 
 
 def shrikhande():
@@ -64,7 +65,8 @@ def default_specs(layers: int = 3, hidden: int = 16, max_nodes_3: int = 40) -> l
 
     return [
         ModelSpec("GIN", seeded(lambda: GIN(layers, 1, hidden, hidden)), "cr", layers),
-        ModelSpec("2-MPNN", seeded(lambda: KMPNN(2, layers, 1, hidden, hidden, aggr="mean")), "2-fwl", layers),
+        ModelSpec("2-MPNN", seeded(lambda: KMPNN(2, layers, 1, hidden, hidden, aggr="mean")), "2-fwl",
+                  layers),
         ModelSpec("3-MPNN", seeded(lambda: KMPNN(3, layers, 1, max(hidden // 2, 4), hidden, aggr="mean")),
                   "3-fwl", layers, max_nodes_3),
     ]
@@ -145,7 +147,8 @@ def brec_comparison(specs: Sequence[ModelSpec] | None = None, categories: Sequen
             run = sep = wl_sep = viol = 0
             it = progress(plist, desc=f"{spec.name} {cat}") if progress else plist
             for p in it:
-                if spec.max_nodes is not None and max(p.g1.number_of_nodes(), p.g2.number_of_nodes()) > spec.max_nodes:
+                size = max(p.g1.number_of_nodes(), p.g2.number_of_nodes())
+                if spec.max_nodes is not None and size > spec.max_nodes:
                     continue
                 run += 1
                 s = separates(model, p.g1, p.g2, rtol)
