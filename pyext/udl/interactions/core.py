@@ -466,7 +466,10 @@ def multi_order_interaction(
 
     if target is None:
         with torch.no_grad():
-            target_t = _call(model, x).argmax(dim=-1).to(device)
+            out0 = _call(model, x)
+        # scalar-output models (value="output") ignore the target
+        target_t = (out0.argmax(dim=-1) if out0.dim() == 2 else
+                    torch.zeros(N, dtype=torch.long)).to(device).long()
     else:
         target_t = torch.as_tensor(target, device=device).long()
         if target_t.dim() == 0:

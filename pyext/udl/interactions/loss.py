@@ -127,11 +127,12 @@ class OrderLoss(nn.Module):
             base = torch.zeros_like(x) if self.baseline == "zero" else torch.full_like(
                 x, float(self.baseline))
         idx = torch.where(pmap < 0, torch.full_like(pmap, n), pmap).reshape(-1)
-        ones = torch.ones(B, 1, dtype=torch.bool, device=x.device)
 
         def masked(s: torch.Tensor) -> torch.Tensor:
-            keep = torch.cat([s, ones], dim=1)[:, idx].view(x.shape)
-            return torch.where(keep, x, base)
+            b = s.shape[0]
+            ones = torch.ones(b, 1, dtype=torch.bool, device=x.device)
+            keep = torch.cat([s, ones], dim=1)[:, idx].view(b, *sample_shape)
+            return torch.where(keep, x[:b], base[:b])
 
         if k2 == n and logits is not None:
             f2 = logits
