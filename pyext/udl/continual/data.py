@@ -184,10 +184,13 @@ def _glyph_patterns(num_classes: int, glyph_size: int, seed: int) -> Tensor:
 
 def make_glyphs(num_classes: int = 10, train_per_class: int = 200, test_per_class: int = 100,
                 size: int = 24, glyph_size: int = 5, upscale: int = 2, clutter: float = 0.15,
-                seed: int = 0, glyph_seed: int = 1234) -> tuple[LabelledTensors, LabelledTensors]:
+                background: float = 0.0, seed: int = 0, glyph_seed: int = 1234,
+                ) -> tuple[LabelledTensors, LabelledTensors]:
     """Procedural glyph images: class c is a fixed random ``glyph_size``² binary glyph, upscaled
     ``upscale``× and pasted at a random offset on a ``size``² canvas with random clutter pixels
-    (probability ``clutter``, intensity U(0.3, 1)); the glyph intensity is U(0.7, 1).
+    (probability ``clutter``, intensity U(0.3, 1)); the glyph intensity is U(0.7, 1). With
+    ``background > 0`` every image also gets a uniform background level U(0, background) (a
+    nuisance that defeats raw-pixel cosine KNN; SSL with intensity jitter can learn to ignore it).
 
     The glyphs depend on ``glyph_seed`` only, the placements on ``seed``. Returns (train, test)
     datasets of 1-channel float images.
@@ -215,6 +218,9 @@ def make_glyphs(num_classes: int = 10, train_per_class: int = 200, test_per_clas
         glyph = pats[y] * inten[:, None, None]
         patch = torch.where(pats[y] > 0, glyph, patch)
         canvas[torch.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]] = patch
+        if background > 0:
+            level = torch.rand(n, 1, 1, generator=g) * background
+            canvas = (canvas + level).clamp_(max=1.0)
         return LabelledTensors(canvas.unsqueeze(1), y)
 
     return render(train_per_class), render(test_per_class)
