@@ -202,7 +202,7 @@ class _Skewed(Problem):
     def __init__(self, lin: Tensor, L: float, mu: float, x0: float, name: str, **info):
         self.L, self.mu = float(L), float(mu)
         self.info = info
-        super().__init__(self._loss, (lin,), torch.tensor([float(x0)]), f_star=0.0, name=name)
+        super().__init__(self._loss, (lin,), torch.tensor([float(x0)], dtype=_F64), f_star=0.0, name=name)
 
     def _loss(self, x: Tensor, lin: Tensor) -> Tensor:
         return _skew_loss(x, lin, self.L, self.mu)
@@ -288,7 +288,7 @@ class _Hetero(Problem):
         abar = float(a.mean())
         bbar = float(lin.mean())
         super().__init__(self._loss, (a.view(-1, 1).expand_as(lin).clone(), lin),
-                         torch.tensor([float(x0)]), f_star=-0.5 * bbar * bbar / abar, name=name)
+                         torch.tensor([float(x0)], dtype=_F64), f_star=-0.5 * bbar * bbar / abar, name=name)
         self.x_star = -bbar / abar
 
     @staticmethod
