@@ -179,7 +179,7 @@ def train_collapse(
     torch.manual_seed(seed)
     model = build_model(arch, tuple(x.shape[1:]), num_classes, width).to(device)
     if lr is None:
-        lr = {"mse": 0.1, "ce": 0.05}[loss]
+        lr = {"mse": 0.5, "ce": 0.05}[loss]
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, [max(1, epochs // 3), max(2, 2 * epochs // 3)], 0.1)
     lam = lam_from_weight_decay(weight_decay, num_classes, "mean")
