@@ -106,8 +106,12 @@ def test_train_collapse_and_cli(tmp_path):
         load_dataset("mnist-folder", root=str(tmp_path))
 
     out = tmp_path / "run"
-    rc = main(["collapse", "train", "--dataset", "digits", "--per-class", "20", "--epochs", "3",
-               "--points", "3", "--out", str(out), "--no-progress", "--threads", "1"])
+    threads = torch.get_num_threads()
+    try:
+        rc = main(["collapse", "train", "--dataset", "digits", "--per-class", "20", "--epochs", "3",
+                   "--points", "3", "--out", str(out), "--no-progress", "--threads", "1"])
+    finally:
+        torch.set_num_threads(threads)
     assert rc == 0
     hist = json.loads((out / "collapse_history.json").read_text())["history"]
     assert [h["epoch"] for h in hist] == [1, 2, 3]
