@@ -82,17 +82,19 @@ def _backbone(cfg: ExperimentConfig, in_channels: int) -> torch.nn.Module:
 
 
 def run_method(name: str, cfg: ExperimentConfig, seed: int, stream: TaskStream | None = None,
-               progress: bool = False, checkpoint_dir: str | None = None) -> dict[str, Any]:
+               progress: bool = False, checkpoint_dir: str | None = None,
+               ssl: str | None = None) -> dict[str, Any]:
     """Train method ``name`` (a key of :data:`METHODS`) with ``seed`` (init, data order and,
-    for a fresh stream, class order). Returns ``TrainResult.to_dict()`` plus ``name``/``seed``."""
+    for a fresh stream, class order); ``ssl`` overrides the SSL objective (``simsiam`` or
+    ``barlowtwins``). Returns ``TrainResult.to_dict()`` plus ``name``/``seed``."""
     from udl.continual import make_strategy
 
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}; choose from {sorted(METHODS)}")
     stream = stream if stream is not None else make_stream_by_name(cfg, seed)
-    method, ssl = METHODS[name]
+    method, default_ssl = METHODS[name]
     torch.manual_seed(seed)
-    strat = make_strategy(method, ssl or "simsiam", _backbone(cfg, stream.in_channels),
+    strat = make_strategy(method, ssl or default_ssl or "simsiam", _backbone(cfg, stream.in_channels),
                           num_classes=stream.num_classes, proj_dim=cfg.proj_dim,
                           pred_dim=cfg.pred_dim, buffer_size=cfg.buffer_size, alpha=cfg.alpha,
                           si_c=cfg.si_c, si_xi=cfg.si_xi, device=cfg.device,
