@@ -353,16 +353,19 @@ def test_float_labels_negative_zero():
 def test_native_op_errors():
     op = torch.ops.udl.wl_refine
     d = torch.tensor([0, 1])
+    z = torch.zeros(2, dtype=torch.long)
     with pytest.raises(RuntimeError, match="dst must lie in"):
-        op(torch.tensor([0, 5]), d, torch.zeros(2, dtype=torch.long), torch.zeros(2,
-           dtype=torch.long), 1, -1, False)
+        op(torch.tensor([0, 5]), d, z, z, 1, 0, -1, False)
     with pytest.raises(RuntimeError, match="code must lie in"):
-        op(d, d, torch.tensor([0, 3]), torch.zeros(2, dtype=torch.long), 1, -1, False)
+        op(d, d, torch.tensor([0, 3]), z, 1, 0, -1, False)
     with pytest.raises(RuntimeError, match="colors must have dtype"):
-        op(d, d, torch.zeros(2, dtype=torch.long), torch.zeros(2), 1, -1, False)
+        op(d, d, z, torch.zeros(2), 1, 0, -1, False)
     with pytest.raises(RuntimeError, match="same length"):
-        op(d, d[:1], torch.zeros(2, dtype=torch.long), torch.zeros(2, dtype=torch.long), 1, -1,
-           False)
+        op(d, d[:1], z, z, 1, 0, -1, False)
+    with pytest.raises(RuntimeError, match="arc_mode must be"):
+        op(d, d, z, z, 1, 3, -1, False)
+    with pytest.raises(RuntimeError, match="colors must lie in"):
+        op(d, d, z, torch.tensor([0, 7]), 1, 0, -1, False)
     top = torch.ops.udl.wl_refine_tuples
     with pytest.raises(RuntimeError, match="k must be 2 or 3"):
         top(torch.zeros(16, dtype=torch.long), torch.tensor([2]), torch.empty(0, dtype=torch.long),
@@ -377,9 +380,10 @@ def test_opcheck():
 
     g = nx.gnm_random_graph(10, 15, seed=1)
     u = _graphs.build_union([g])
-    dst, src, code, K = _graphs.arcs(u)
+    dst, src, code, K, mode = _graphs.arcs(u)
     colors = torch.zeros(10, dtype=torch.long)
-    torch.library.opcheck(torch.ops.udl.wl_refine.default, (dst, src, code, colors, K, -1, True),
+    torch.library.opcheck(torch.ops.udl.wl_refine.default,
+                          (dst, src, code, colors, K, mode, -1, True),
                           test_utils=("test_schema", "test_autograd_registration",
                                       "test_faketensor"))
     torch.library.opcheck(torch.ops.udl.wl_refine_tuples.default,
@@ -394,11 +398,11 @@ def test_noncontiguous_inputs_to_op():
     from udl.wl import _graphs
 
     u = _graphs.build_union([g])
-    dst, src, code, K = _graphs.arcs(u)
+    dst, src, code, K, mode = _graphs.arcs(u)
     colors = torch.zeros(10, dtype=torch.long)
-    a = torch.ops.udl.wl_refine(dst, src, code, colors, K, -1, False)
+    a = torch.ops.udl.wl_refine(dst, src, code, colors, K, mode, -1, False)
     both = torch.stack([dst, src], 1)  # columns are non-contiguous views
-    b = torch.ops.udl.wl_refine(both[:, 0], both[:, 1], code, colors, K, -1, False)
+    b = torch.ops.udl.wl_refine(both[:, 0], both[:, 1], code, colors, K, mode, -1, False)
     assert not both[:, 0].is_contiguous()
     assert torch.equal(a[0], b[0])
 

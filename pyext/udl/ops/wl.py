@@ -14,14 +14,19 @@ __all__ = ["wl_refine", "wl_refine_tuples"]
 
 
 def wl_refine(dst: Tensor, src: Tensor, code: Tensor, colors: Tensor, num_codes: int,
-              max_rounds: int = -1, return_history: bool = False) -> tuple[Tensor, Tensor]:
+              arc_mode: int = 0, max_rounds: int = -1,
+              return_history: bool = False) -> tuple[Tensor, Tensor]:
     """Exact canonical colour refinement over arcs.
 
     Args:
         dst, src, code: ``LongTensor[A]``; arc ``a`` puts the item ``(code[a], colour[src[a]])`` into
-            the neighbour multiset of node ``dst[a]``; ``0 <= code < num_codes``.
+            the neighbour multiset of node ``dst[a]``; ``0 <= code < num_codes``; ``code`` may be
+            empty (all zero).
         colors: ``LongTensor[N]`` initial colours in ``[0, N)``.
         num_codes: number of distinct arc codes (edge labels x direction tags).
+        arc_mode: 0 arcs as given; 1 also add every reverse arc (none for self-loops: each entry
+            is one undirected edge); 2 auto: as given if the arc multiset (with codes) equals its
+            reverse (PyG's both-directions convention), else as 1.
         max_rounds: rounds to run; ``-1`` runs until a round splits no colour class.
         return_history: return every round's colours instead of only the last.
 
@@ -31,8 +36,8 @@ def wl_refine(dst: Tensor, src: Tensor, code: Tensor, colors: Tensor, num_codes:
         Colour ids are ranks of the signatures (own colour, degree, sorted items) in lexicographic
         order, so they are canonical across all nodes of the call and deterministic.
     """
-    return torch.ops.udl.wl_refine.default(dst, src, code, colors, int(num_codes), int(max_rounds),
-                                           bool(return_history))
+    return torch.ops.udl.wl_refine.default(dst, src, code, colors, int(num_codes), int(arc_mode),
+                                           int(max_rounds), bool(return_history))
 
 
 def wl_refine_tuples(colors: Tensor, num_nodes: Tensor, pair_code: Tensor, k: int, mode: int,
@@ -57,7 +62,7 @@ def wl_refine_tuples(colors: Tensor, num_nodes: Tensor, pair_code: Tensor, k: in
 
 
 @torch.library.register_fake("udl::wl_refine")
-def _wl_refine_fake(dst, src, code, colors, num_codes, max_rounds, return_history):
+def _wl_refine_fake(dst, src, code, colors, num_codes, arc_mode, max_rounds, return_history):
     torch._check(dst.dim() == 1 and src.dim() == 1 and code.dim() == 1,
                  lambda: "dst, src and code must be 1-D")
     torch._check(colors.dim() == 1, lambda: "colors must be 1-D")

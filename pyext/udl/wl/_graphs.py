@@ -29,6 +29,9 @@ class Union:
     node_labels: Tensor | None  # LongTensor[N] canonical ids, or None (all equal)
     edge_labels: Tensor | None  # LongTensor[E] canonical ids, or None (all equal)
     directed: bool
+    # Undirected colour refinement only: 0 edge_index lists both directions, 1 one entry per edge,
+    # 2 unknown (the kernel checks whether the arc list is symmetric).
+    arc_mode: int = 1
 
     @property
     def num_graphs(self) -> int:
@@ -265,16 +268,20 @@ def _dedup_symmetric(ei: Tensor, el: Tensor | None, node_ptr: Tensor, keep: Tens
 
 
 def build_union(graphs: Sequence[Any] | Any, node_labels: LabelSpec = None,
-                edge_labels: LabelSpec = None, directed: bool | None = None) -> Union:
+                edge_labels: LabelSpec = None, directed: bool | None = None,
+                lazy_symmetry: bool = False) -> Union:
     """Normalise a list of graphs (or a PyG ``Batch``) into one disjoint :class:`Union`.
 
     ``node_labels`` / ``edge_labels`` apply to every graph: ``None`` uses PyG ``x`` / ``edge_attr``
     when present, ``False`` ignores labels, a string names a networkx attribute, and a sequence
     (one entry per graph) gives explicit labels. ``directed=None`` takes networkx's
     ``is_directed()`` and treats tensor graphs as undirected.
+
+    With ``lazy_symmetry`` (colour refinement), a single tensor graph or a PyG ``Batch`` is not
+    de-duplicated here; the kernel decides (``arc_mode=2``), which avoids sorting the edges twice.
     """
     if _is_pyg_batch(graphs):
-        return _union_from_batch(graphs, node_labels, edge_labels, directed)
+        return _union_from_batch(graphs, node_labels, edge_labels, directed, lazy_symmetry)
     graphs = list(graphs)
     per_graph_nl = isinstance(node_labels, (list, tuple))
     per_graph_el = isinstance(edge_labels, (list, tuple))
@@ -287,10 +294,10 @@ def build_union(graphs: Sequence[Any] | Any, node_labels: LabelSpec = None,
         nl = node_labels[i] if per_graph_nl else node_labels
         el = edge_labels[i] if per_graph_el else edge_labels
         raws.append(_to_raw(g, nl, el, f"graph {i}"))
-    return _union_from_raws(raws, directed)
+    return _union_from_raws(raws, directed, lazy_symmetry)
 
 
-def _union_from_raws(raws: list[_Raw], directed: bool | None) -> Union:
+def _union_from_raws(raws: list[_Raw], directed: bool | None, lazy: bool = False) -> Union:
     kinds = {r.directed for r in raws if r.directed is not None}
     if directed is None:
         if len(kinds) > 1:
@@ -300,23 +307,30 @@ def _union_from_raws(raws: list[_Raw], directed: bool | None) -> Union:
     sizes = torch.tensor([r.n for r in raws], dtype=torch.long)
     node_ptr = torch.zeros(len(raws) + 1, dtype=torch.long)
     node_ptr[1:] = torch.cumsum(sizes, 0)
-    offsets = node_ptr[:-1]
-    eis = [r.edge_index + offsets[i] for i, r in enumerate(raws)]
-    ei = torch.cat(eis, 1) if eis else torch.empty(2, 0, dtype=torch.long)
+    offsets = node_ptr[:-1].tolist()
+    if len(raws) == 1:
+        ei = raws[0].edge_index
+    else:
+        eis = [r.edge_index + offsets[i] if offsets[i] else r.edge_index
+               for i, r in enumerate(raws)]
+        ei = torch.cat(eis, 1) if eis else torch.empty(2, 0, dtype=torch.long)
     nl = _canonical_ids([r.node_labels for r in raws], "node_labels")
     el = _canonical_ids([r.edge_labels for r in raws], "edge_labels")
+    arc_mode = 1
     if not directed:
         pre = torch.tensor([r.pre_symmetric for r in raws], dtype=torch.bool)
-        if bool(pre.any()):
+        if lazy and len(raws) == 1 and bool(pre.all()):
+            arc_mode = 2
+        elif bool(pre.any()):
             mask = _dedup_symmetric(ei, el, node_ptr, pre)
             if not bool(mask.all()):
                 ei = ei[:, mask]
                 el = el[mask] if el is not None else None
-    return Union(node_ptr, ei, nl, el, bool(directed))
+    return Union(node_ptr, ei, nl, el, bool(directed), arc_mode)
 
 
 def _union_from_batch(batch: Any, node_labels: LabelSpec, edge_labels: LabelSpec,
-                      directed: bool | None) -> Union:
+                      directed: bool | None, lazy: bool = False) -> Union:
     node_ptr = batch.ptr.to("cpu", torch.long)
     n = int(node_ptr[-1])
     ei = _check_edge_index(batch.edge_index, n, "batch")
@@ -331,6 +345,8 @@ def _union_from_batch(batch: Any, node_labels: LabelSpec, edge_labels: LabelSpec
     nl = _canonical_ids([nl], "node_labels") if nl is not None else None
     el = _canonical_ids([el], "edge_labels") if el is not None else None
     directed = bool(directed) if directed is not None else False
+    if not directed and lazy:
+        return Union(node_ptr, ei, nl, el, directed, 2)
     if not directed:
         keep = torch.ones(node_ptr.numel() - 1, dtype=torch.bool)
         mask = _dedup_symmetric(ei, el, node_ptr, keep)
@@ -340,33 +356,27 @@ def _union_from_batch(batch: Any, node_labels: LabelSpec, edge_labels: LabelSpec
     return Union(node_ptr, ei, nl, el, directed)
 
 
-def arcs(u: Union) -> tuple[Tensor, Tensor, Tensor, int]:
-    """Arcs (dst, src, code, num_codes) for colour refinement.
+def arcs(u: Union) -> tuple[Tensor, Tensor, Tensor, int, int]:
+    """Arcs (dst, src, code, num_codes, arc_mode) for ``torch.ops.udl.wl_refine``.
 
     Undirected: edge {a, b} with label l gives items (l, c(a)) to b and (l, c(b)) to a (a self-loop
-    gives one item). Directed: a -> b gives the in-item (l, c(a)) to b and the out-item
-    (L + l, c(b)) to a, so the in- and out-multisets stay apart.
+    gives one item); the kernel adds the reverse arcs (``arc_mode`` 1, or 2 when it must first
+    check whether the list already holds both directions). Directed: a -> b gives the in-item
+    (l, c(a)) to b and the out-item (L + l, c(b)) to a, so the in- and out-multisets stay apart.
     """
     a, b = u.edge_index[0], u.edge_index[1]
     E = a.numel()
-    lab = u.edge_labels if u.edge_labels is not None else torch.zeros(E, dtype=torch.long)
-    L = int(lab.max()) + 1 if E and u.edge_labels is not None else 1
-    if u.directed:
-        dst = torch.cat([b, a])
-        src = torch.cat([a, b])
-        code = torch.cat([lab, lab + L])
-        return dst, src, code, 2 * L
-    loop = a == b
-    if bool(loop.any()):
-        na = ~loop
-        dst = torch.cat([b, a[na]])
-        src = torch.cat([a, b[na]])
-        code = torch.cat([lab, lab[na]])
+    if u.edge_labels is None:
+        lab = torch.empty(0, dtype=torch.long)
+        L = 1
     else:
-        dst = torch.cat([b, a])
-        src = torch.cat([a, b])
-        code = torch.cat([lab, lab])
-    return dst, src, code, L
+        lab = u.edge_labels
+        L = int(lab.max()) + 1 if E else 1
+    if u.directed:
+        if lab.numel() == 0:
+            lab = torch.zeros(E, dtype=torch.long)
+        return torch.cat([b, a]), torch.cat([a, b]), torch.cat([lab, lab + L]), 2 * L, 0
+    return b, a, lab, L, u.arc_mode
 
 
 def pair_types(u: Union) -> tuple[list[Tensor], int]:

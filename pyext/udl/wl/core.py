@@ -206,10 +206,10 @@ def _run_cr(u: _graphs.Union, rounds: int, return_history: bool, device: torch.d
     from udl.ops.wl import wl_refine
 
     N = u.num_nodes
-    dst, src, code, K = _graphs.arcs(u)
+    dst, src, code, K, arc_mode = _graphs.arcs(u)
     colors = u.node_labels if u.node_labels is not None else torch.zeros(N, dtype=torch.long)
     hist, counts = wl_refine(_move(dst, device), _move(src, device), _move(code, device),
-                             _move(colors, device), K, rounds, return_history)
+                             _move(colors, device), K, arc_mode, rounds, return_history)
     return _finish(method_name, 1, hist.cpu(), counts.cpu(), rounds, u.node_ptr, u.sizes,
                    return_history)
 
@@ -312,7 +312,8 @@ def refine_batch(graphs: Sequence[Any] | Any, method: str = "cr", rounds: int | 
     kind, k = parse_method(method)
     r = _check_rounds(rounds)
     dev = torch.device(device)
-    u = _graphs.build_union(graphs, node_labels, edge_labels, directed)
+    u = _graphs.build_union(graphs, node_labels, edge_labels, directed,
+                            lazy_symmetry=(kind == "cr"))
     name = "cr" if kind == "cr" else f"{k}-{kind}"
     if kind == "cr":
         return _run_cr(u, r, return_history, dev, name)

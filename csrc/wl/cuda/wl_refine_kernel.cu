@@ -1,0 +1,144 @@
+// CUDA kernel of udl::wl_refine: exact canonical colour refinement, one pass per round for the
+// whole batch (the disjoint union). Arcs are completed on the device (arc_mode) and bucketed by destination with ATen. Per round:
+// gather items code * N + colour(src) over the CSR,
+// CUB segmented sort, exact lexicographic ranking (wl_rank.cuh). Ids equal the CPU kernel's.
+// Host syncs: one validation check at entry, one for arc_mode 2 (symmetry test) and one colour
+// count per round (the stability test).
+#include <ATen/ATen.h>
+#include <c10/cuda/CUDAStream.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <torch/library.h>
+
+#include <limits>
+#include <vector>
+
+#include "common/checks.h"
+#include "wl/cuda/wl_rank.cuh"
+
+namespace udl {
+namespace {
+
+__global__ void gather_items_kernel(const int64_t* nbr, const int64_t* ncode, const int64_t* color,
+                                    uint64_t bound, int64_t A, uint64_t* items) {
+  const int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (e >= A) return;
+  items[e] = static_cast<uint64_t>(ncode[e]) * bound + static_cast<uint64_t>(color[nbr[e]]);
+}
+
+// Permutation that sorts the triples (k1, k2, k3) lexicographically (stable argsorts, last key
+// first), so no packed key can overflow.
+at::Tensor lexsort3(const at::Tensor& k1, const at::Tensor& k2, const at::Tensor& k3) {
+  at::Tensor perm = at::argsort(k3, /*stable=*/true, 0, false);
+  perm = perm.index_select(0, at::argsort(k2.index_select(0, perm), true, 0, false));
+  perm = perm.index_select(0, at::argsort(k1.index_select(0, perm), true, 0, false));
+  return perm;
+}
+
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor> wl_refine_cuda(const at::Tensor& dst_, const at::Tensor& src_,
+                                                  const at::Tensor& code_,
+                                                  const at::Tensor& colors_, int64_t num_codes,
+                                                  int64_t arc_mode, int64_t max_rounds,
+                                                  bool return_history) {
+  UDL_CHECK_DIM(dst_, "dst", 1);
+  UDL_CHECK_DIM(src_, "src", 1);
+  UDL_CHECK_DIM(code_, "code", 1);
+  UDL_CHECK_DIM(colors_, "colors", 1);
+  UDL_CHECK_DTYPE(dst_, "dst", at::kLong);
+  UDL_CHECK_DTYPE(src_, "src", at::kLong);
+  UDL_CHECK_DTYPE(code_, "code", at::kLong);
+  UDL_CHECK_DTYPE(colors_, "colors", at::kLong);
+  UDL_CHECK_CUDA(colors_, "colors");
+  UDL_CHECK_SAME_DEVICE(dst_, "dst", colors_, "colors");
+  UDL_CHECK_SAME_DEVICE(src_, "src", colors_, "colors");
+  UDL_CHECK_SAME_DEVICE(code_, "code", colors_, "colors");
+  TORCH_CHECK(dst_.numel() == src_.numel() && (code_.numel() == dst_.numel() || code_.numel() == 0),
+              "dst, src and code must have the same length (code may be empty), got ",
+              dst_.numel(), ", ", src_.numel(), " and ", code_.numel());
+  TORCH_CHECK(num_codes >= 1, "num_codes must be >= 1, got ", num_codes);
+  TORCH_CHECK(arc_mode >= 0 && arc_mode <= 2,
+              "arc_mode must be 0 (as given), 1 (add reverse arcs) or 2 (auto), got ", arc_mode);
+  at::cuda::CUDAGuard guard(colors_.device());
+  cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  at::Tensor dst = dst_.contiguous(), src = src_.contiguous();
+  at::Tensor code = code_.numel() ? code_.contiguous() : at::zeros_like(dst);
+  const at::Tensor colors0 = colors_.contiguous();
+  const int64_t N = colors0.numel();
+  auto opts = colors0.options();
+  if (N == 0) {
+    TORCH_CHECK(dst.numel() == 0, "dst: arcs given for a graph with no nodes");
+    return {at::empty({1, 0}, opts), at::zeros({1}, opts)};
+  }
+  TORCH_CHECK(num_codes <= std::numeric_limits<int64_t>::max() / N,
+              "num_codes * num_nodes overflows int64 (num_codes=", num_codes, ", N=", N, ")");
+  {
+    // One explicit validation sync (out-of-range ids would otherwise read out of bounds).
+    at::Tensor bad = (colors0 < 0).any() | (colors0 >= N).any();
+    if (dst.numel() > 0)
+      bad = bad | (dst < 0).any() | (dst >= N).any() | (src < 0).any() | (src >= N).any() |
+            (code < 0).any() | (code >= num_codes).any();
+    TORCH_CHECK(!bad.item<bool>(), "dst, src and colors must lie in [0, N=", N,
+                ") and code in [0, num_codes=", num_codes, ")");
+  }
+  bool add_reverse = arc_mode == 1;
+  if (arc_mode == 2 && dst.numel() > 0) {
+    // Symmetric iff the sorted (code, dst, src) triples equal the sorted (code, src, dst) ones.
+    at::Tensor pf = lexsort3(code, dst, src), pr = lexsort3(code, src, dst);
+    at::Tensor same = dst.index_select(0, pf).eq(src.index_select(0, pr)).all() &
+                      src.index_select(0, pf).eq(dst.index_select(0, pr)).all() &
+                      code.index_select(0, pf).eq(code.index_select(0, pr)).all();
+    add_reverse = !same.item<bool>();
+  }
+  if (add_reverse) {
+    at::Tensor keep = dst.ne(src);
+    at::Tensor rd = src.masked_select(keep), rs = dst.masked_select(keep);
+    at::Tensor rc = code.masked_select(keep);
+    dst = at::cat({dst, rd});
+    src = at::cat({src, rs});
+    code = at::cat({code, rc});
+  }
+  const int64_t A = dst.numel();
+  // CSR by destination with ATen primitives.
+  at::Tensor perm = at::argsort(dst, /*stable=*/true, /*dim=*/0, /*descending=*/false);
+  at::Tensor nbr = src.index_select(0, perm).contiguous();
+  at::Tensor ncode = code.index_select(0, perm).contiguous();
+  at::Tensor rowptr = at::zeros({N + 1}, opts);
+  if (A > 0) rowptr.slice(0, 1).copy_(at::bincount(dst, {}, N).cumsum(0));
+
+  at::Tensor cur = colors0.clone();
+  int64_t C = std::get<0>(at::_unique(cur, /*sorted=*/false)).numel();
+  std::vector<at::Tensor> history{cur};
+  std::vector<int64_t> counts{C};
+  at::Tensor raw = at::empty({A}, opts), items = at::empty({A}, opts);
+  const int threads = 256;
+  int64_t rounds = 0;
+  while (max_rounds < 0 || rounds < max_rounds) {
+    if (A > 0) {
+      gather_items_kernel<<<wl::cuda::blocks_for(A, threads), threads, 0, stream>>>(
+          nbr.data_ptr<int64_t>(), ncode.data_ptr<int64_t>(), cur.data_ptr<int64_t>(),
+          static_cast<uint64_t>(N), A, reinterpret_cast<uint64_t*>(raw.data_ptr<int64_t>()));
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+      wl::cuda::segmented_sort(raw, items, rowptr, N, stream);
+    }
+    at::Tensor next = at::empty({N}, opts);
+    const int64_t D = wl::cuda::rank_signatures(cur, rowptr, items, N, next, stream);
+    if (D == C) break;
+    ++rounds;
+    C = D;
+    cur = next;
+    if (return_history) {
+      history.push_back(cur);
+    } else {
+      history[0] = cur;
+    }
+    counts.push_back(C);
+  }
+  at::Tensor num_colors = at::tensor(counts, opts.device(at::kCPU)).to(colors0.device());
+  at::Tensor out = return_history ? at::stack(history) : history[0].unsqueeze(0);
+  return {out, num_colors};
+}
+
+TORCH_LIBRARY_IMPL(udl, CUDA, m) { m.impl("wl_refine", &wl_refine_cuda); }
+
+}  // namespace udl
