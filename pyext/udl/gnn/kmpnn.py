@@ -79,6 +79,7 @@ class KMPNNLayer(nn.Module):
         self.g = nn.ModuleList([mlp(in_channels, hidden, hidden) for _ in range(k)])
         self.gate = nn.Linear(2, hidden) if k == 1 else None
         self.f = mlp(in_channels + atp_channels(k) + hidden, out_channels, out_channels, final_relu=True)
+        self.chunk_bytes = 64 << 20  # k = 3: memory of one chunk of the summation grid
 
     def extra_repr(self) -> str:
         return (f"k={self.k}, in_channels={self.in_channels}, out_channels={self.out_channels}, "
@@ -99,11 +100,18 @@ class KMPNNLayer(nn.Module):
             g1 = gs[0].permute(0, 3, 1, 2)
             g2 = gs[1].permute(0, 3, 1, 2)
             return torch.matmul(g2, g1).permute(0, 2, 3, 1)
-        # k == 3: Σ_y g1(F(y,x2,x3)) g2(F(x1,y,x3)) g3(F(x1,x2,y)), looped over x1
+        # k == 3: Σ_y g1(F(y,x2,x3)) g2(F(x1,y,x3)) g3(F(x1,x2,y)): broadcast products summed over y,
+        # in chunks of x1 so that a chunk's [B, s, N, N, N(y), H] grid stays within chunk_bytes.
         g1, g2, g3 = gs
-        out = torch.empty(g1.shape[:-1] + (self.hidden,), dtype=h.dtype, device=h.device)
-        for i in range(h.shape[1]):
-            out[:, i] = torch.einsum("byjkc,bykc,bjyc->bjkc", g1, g2[:, i], g3[:, i])
+        b, n, hdim = h.shape[0], h.shape[1], self.hidden
+        a1 = g1.permute(0, 2, 3, 1, 4)[:, None]          # [B, 1, x2, x3, y, H]
+        per_row = max(1, b * n ** 3 * hdim * h.element_size())
+        step = max(1, min(n, self.chunk_bytes // per_row))
+        out = torch.empty(b, n, n, n, hdim, dtype=h.dtype, device=h.device)
+        for i in range(0, n, step):
+            a2 = g2[:, i:i + step].permute(0, 1, 3, 2, 4)[:, :, None]  # [B, s, 1, x3, y, H]
+            a3 = g3[:, i:i + step, :, None]                             # [B, s, x2, 1, y, H]
+            out[:, i:i + step] = (a1 * a2 * a3).sum(4)
         return out
 
     def forward(self, h: torch.Tensor, adj: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
