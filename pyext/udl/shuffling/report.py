@@ -29,6 +29,17 @@ def _theory_line(x, y, slope):
     return torch.exp(c + slope * lx)
 
 
+_T = [0.0]
+
+
+def _lap(res: SectionResult, name: str) -> None:
+    """Record the CPU seconds of the previous experiment."""
+    now = time.process_time()
+    if name != "E1":
+        res.numbers[f"cpu_s_before_{name}"] = round(now - _T[0], 2)
+    _T[0] = now
+
+
 def _within(fit, lo, hi) -> bool:
     return lo <= fit.slope <= hi
 
@@ -50,6 +61,7 @@ def run(ctx: Context) -> SectionResult:
     fig, axes = plt.subplots(2, 3, figsize=(15, 8.5))
     rows = []
 
+    _lap(res, 'E1')
     # E1 -- error vs K -------------------------------------------------------------------
     Ks = ctx.pick(quick=[32, 64, 128, 256], full=[32, 64, 128, 256, 512, 1024])
     M = 4
@@ -74,8 +86,9 @@ def run(ctx: Context) -> SectionResult:
     ax.set(xlabel="epochs K", ylabel="E[F(x_K) - F*]", title=f"E1: error vs K (M={M})")
     ax.legend(fontsize=7)
 
+    _lap(res, 'E2')
     # E2 -- error vs M -------------------------------------------------------------------
-    Ms = [1, 2, 4, 8, 16]
+    Ms = ctx.pick(quick=[1, 2, 4, 8], full=[1, 2, 4, 8, 16])
     K2 = ctx.pick(quick=64, full=256)
     ax = axes[0, 1]
     e2 = {}
@@ -125,9 +138,10 @@ def run(ctx: Context) -> SectionResult:
     ax.set(xlabel="machines M", ylabel="E[F(x_K) - F*]", title=f"E2: error vs M (K={K2})")
     ax.legend(fontsize=7)
 
+    _lap(res, 'E3')
     # E3 -- local RR vs B ----------------------------------------------------------------
     N3, M3 = ctx.pick(quick=(32, 8), full=(64, 16))
-    K3 = 64
+    K3 = ctx.pick(quick=48, full=64)
     S3 = ctx.pick(quick=60, full=200)
     skew3 = problems.skewed_quadratic(N3, L=L, mu=MU, nu=NU)
     Bs = [b for b in (1, 2, 4, 8, 16, 32, 64) if b <= N3]
@@ -180,9 +194,10 @@ def run(ctx: Context) -> SectionResult:
                      "fitted over N/M <= B <= N/2. Here the B-term's hidden constant is larger "
                      "than the 1/(MN) term's, so no flat range is visible below N/M.")
 
+    _lap(res, 'E4')
     # E4 -- heterogeneity: tau^2 B^2 (nu = 0: deterministic, one seed) ----------------------
-    K4, N4 = 64, 32
-    taus = [0.25, 0.5, 1.0, 2.0]
+    K4, N4 = ctx.pick(quick=32, full=64), 32
+    taus = ctx.pick(quick=[0.5, 1.0, 2.0], full=[0.25, 0.5, 1.0, 2.0])
     B4 = [4, 8, 16, 32]
     ax = axes[1, 0]
     E4 = torch.empty(len(taus), len(B4), dtype=torch.float64)
@@ -197,7 +212,7 @@ def run(ctx: Context) -> SectionResult:
                                   seeds=1).final_error))
         ax.loglog(B4, E4[i], "o-", label=f"local RR, tau={tau}")
     fitB = fit_slope(B4, E4[-1])
-    fitT = fit_slope(taus, E4[:, 1])
+    fitT = fit_slope(taus, E4[:, 1])  # B = 8
     ax.loglog(B4, _theory_line(B4, E4[-1], 2.0), "k--", alpha=0.5, label="theory B^2")
     ax.set(xlabel="B", ylabel="F(x_K) - F*",
            title=f"E4: heterogeneity (M=2, a=({L:g},{MU:g}), nu=0, K={K4})")
@@ -215,11 +230,12 @@ def run(ctx: Context) -> SectionResult:
     res.numbers.update(slope_B_heterogeneity=round(fitB.slope, 3),
                        slope_tau=round(fitT.slope, 3))
     rows += [["B (tau=2, nu=0)", "local RR", "+2", str(fitB)],
-             ["tau (B=4)", "local RR", "+2", str(fitT)]]
+             ["tau (B=8)", "local RR", "+2", str(fitT)]]
 
+    _lap(res, 'E5')
     # E5 -- SyncShuf advantage vs lambda ---------------------------------------------------
     M5, K5 = 4, ctx.pick(quick=64, full=256)
-    lams = [0.0, 0.03, 0.1, 0.3, 1.0, 3.0]
+    lams = ctx.pick(quick=[0.0, 0.1, 1.0, 3.0], full=[0.0, 0.03, 0.1, 0.3, 1.0, 3.0])
     e_rr, e_ss = [], []
     for lam in ctx.progress(lams, desc="E5: near-homogeneous"):
         p = problems.near_homogeneous(M5, N, lam, L=L, mu=MU, nu=NU)
@@ -252,17 +268,19 @@ def run(ctx: Context) -> SectionResult:
     res.numbers.update(syncshuf_gain_lam0=round(float(adv[0]), 3),
                        syncshuf_gain_lam_max=round(float(adv[-1]), 3))
 
+    _lap(res, 'E5_end')
     # the distributed engine follows the same streams (single process here) -------------------
     from udl.shuffling.distributed import TrainConfig, train_problem
 
-    lsq = problems.least_squares(1, 32)
+    lsq = (problems.skewed_quadratic(32, L=L, mu=MU, nu=NU, x0=0.5) if ctx.quick
+           else problems.least_squares(1, 32))
     cfg = TrainConfig("local", "rr", 4, 3, 0.02, 7)
     got = train_problem(lsq, cfg).trajectory
     ref = simulate(lsq, "local", "rr", M=1, B=4, K=3, lr=0.02, seeds=[7],
                    trajectory="round").trajectory[0]
     diff = float((got - ref).abs().max())
     res.numbers["trainer_vs_simulator_max_abs_diff"] = diff
-    res.add_claim("torch trainer reproduces the simulator's iterates (float64, least squares)",
+    res.add_claim(f"torch trainer reproduces the simulator's iterates (float64, {lsq.name})",
                   paper="same algorithm", ours=f"max |diff| = {diff:.1e}", holds=diff < 1e-10)
     axes[1, 2].axis("off")
     axes[1, 2].table(cellText=[[r[0], r[1], r[2], r[3]] for r in rows],
