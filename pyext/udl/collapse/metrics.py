@@ -331,7 +331,6 @@ def _decompose(stats, weight, bias, lam, class_weighting):
     else:
         a, mt, wt = second.clone(), m, w
     a.diagonal().add_(lam)
-    a = 0.5 * (a + a.T)
     p = targets @ (pi.unsqueeze(1) * mt)                          # (C, d(+1)) = Ave y h~^T
     x, chol = _solve_spd(a, p.T)
     wt_ls = x.T

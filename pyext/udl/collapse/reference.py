@@ -33,8 +33,9 @@ def notebook_metrics(batches: Sequence[tuple[torch.Tensor, torch.Tensor]], weigh
     w = weight.detach().float()
     b = bias.detach().float()
     d = w.shape[1]
+    dev = w.device
     counts = [0] * c_num
-    sums = [torch.zeros(d) for _ in range(c_num)]
+    sums = [torch.zeros(d, device=dev) for _ in range(c_num)]
     for h, y in batches:                                   # pass "Mean"
         for c in range(c_num):
             idx = (y == c).nonzero(as_tuple=True)[0]
@@ -46,7 +47,7 @@ def notebook_metrics(batches: Sequence[tuple[torch.Tensor, torch.Tensor]], weigh
     m = torch.stack(means).T                               # d x C
     mu_g = m.mean(1, keepdim=True)
 
-    sigma_w = torch.zeros(d, d)
+    sigma_w = torch.zeros(d, d, device=dev)
     correct = ncc_match = 0
     for h, y in batches:                                   # pass "Cov"
         for c in range(c_num):
@@ -67,9 +68,9 @@ def notebook_metrics(batches: Sequence[tuple[torch.Tensor, torch.Tensor]], weigh
 
     mbar = m - mu_g
     sigma_b = mbar @ mbar.T / c_num
-    eigvec, eigval, _ = svds(sigma_b.numpy(), k=c_num - 1)
+    eigvec, eigval, _ = svds(sigma_b.cpu().numpy(), k=c_num - 1)
     inv_sb = eigvec @ (eigvec.T / eigval[:, None])
-    nc1_raw = float(torch.trace(sigma_w @ torch.from_numpy(inv_sb).float()))
+    nc1_raw = float(torch.trace(sigma_w @ torch.from_numpy(inv_sb).float().to(dev)))
 
     mnorms = mbar.norm(dim=0)
     wnorms = w.norm(dim=1)
@@ -92,18 +93,20 @@ def notebook_metrics(batches: Sequence[tuple[torch.Tensor, torch.Tensor]], weigh
     # least-squares classifier with the bias eliminated, torch.inverse in float32
     sigma_t = sigma_w + sigma_b
     mu = mu_g[:, 0]
-    a = sigma_t + (lam / (1 + lam)) * torch.outer(mu, mu) + lam * torch.eye(d)
-    w_ls = (m.T - torch.outer(torch.ones(c_num), mu) / (1 + lam)) @ torch.inverse(a) / c_num
-    b_ls = (torch.ones(c_num) / c_num - w_ls @ mu) / (1 + lam)
-    l_nc1 = 0.5 * (torch.trace(w_ls @ (sigma_w + lam * torch.eye(d)) @ w_ls.T) + lam * b_ls.norm() ** 2)
-    l_nc23 = 0.5 / c_num * ((w_ls @ m + b_ls[:, None] - torch.eye(c_num)) ** 2).sum()
+    eye_d = torch.eye(d, device=dev)
+    ones = torch.ones(c_num, device=dev)
+    a = sigma_t + (lam / (1 + lam)) * torch.outer(mu, mu) + lam * eye_d
+    w_ls = (m.T - torch.outer(ones, mu) / (1 + lam)) @ torch.inverse(a) / c_num
+    b_ls = (ones / c_num - w_ls @ mu) / (1 + lam)
+    l_nc1 = 0.5 * (torch.trace(w_ls @ (sigma_w + lam * eye_d) @ w_ls.T) + lam * b_ls.norm() ** 2)
+    l_nc23 = 0.5 / c_num * ((w_ls @ m + b_ls[:, None] - torch.eye(c_num, device=dev)) ** 2).sum()
     second = sigma_t + torch.outer(mu, mu)
-    aa = torch.zeros(d + 1, d + 1)
+    aa = torch.zeros(d + 1, d + 1, device=dev)
     aa[:d, :d] = second
     aa[:d, d] = mu
     aa[d, :d] = mu
     aa[d, d] = 1.0
-    aa += lam * torch.eye(d + 1)
+    aa += lam * torch.eye(d + 1, device=dev)
     dlt = torch.cat([w - w_ls, (b - b_ls)[:, None]], 1)
     out["L_NC1"] = float(l_nc1)
     out["L_NC23"] = float(l_nc23)

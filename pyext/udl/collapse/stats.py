@@ -154,7 +154,8 @@ class CollapseStats:
             self._check_finite(sums, features)
             mb = sums / nb.clamp_min(1).unsqueeze(1)
             z = torch.addmm(h, onehot, mb, alpha=-1.0)        # h - mb[y]
-            self._merge(nb, mb, z.T @ z)
+            self._merge(nb, mb, None)
+            self.scatter.addmm_(z.T, z)                         # + batch-centred scatter
             if logits is not None or self.reference_means is not None:
                 self._score(h, y, logits)
         self.num_batches += 1
@@ -206,14 +207,17 @@ class CollapseStats:
                 k[_IDX["n_both"]] += y.numel()
                 k[_IDX["n_ncc_disagree"]] += (ncc != pred).sum()
 
-    def _merge(self, nb: torch.Tensor, mb: torch.Tensor, sb: torch.Tensor) -> None:
-        """Chan's rule: merge (counts nb, means mb, centred scatter sb) into self."""
+    def _merge(self, nb: torch.Tensor, mb: torch.Tensor, sb: torch.Tensor | None) -> None:
+        """Chan's rule: merge (counts nb, means mb, centred scatter sb) into self.
+
+        With ``sb=None`` only the mean-shift term is added (the caller adds its scatter itself)."""
         na = self.counts
         n = na + nb
         safe = n.clamp_min(1)
         delta = mb - self.means                       # (C, d)
         w = torch.where(nb > 0, na * nb / safe, torch.zeros_like(n))
-        self.scatter.add_(sb)
+        if sb is not None:
+            self.scatter.add_(sb)
         self.scatter.addmm_((delta * w.unsqueeze(1)).T, delta)
         self.means += delta * torch.where(nb > 0, nb / safe, torch.zeros_like(n)).unsqueeze(1)
         self.counts = n
