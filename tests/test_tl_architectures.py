@@ -17,6 +17,15 @@ DT = torch.float64
 TOL = {"rtol": 1e-9, "atol": 1e-10}
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # tiny tensors: one intra-op thread avoids oversubscription on a shared 2-core machine
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def _graph(n: int = 9, p: float = 0.35, seed: int = 0, isolated: bool = True):
     g = nx.gnp_random_graph(n, p, seed=seed)
     if isolated:

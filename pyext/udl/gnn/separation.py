@@ -118,7 +118,8 @@ def _wl_equivalent(g1: Any, g2: Any, method: str, rounds: int) -> bool:
 
 def brec_comparison(specs: Sequence[ModelSpec] | None = None, categories: Sequence[str] | None = None,
                     per_category: int | None = None, seed: int = 0, use_wl: bool = True,
-                    rtol: float = 1e-12, progress: Callable | None = None) -> list[BrecRow]:
+                    rtol: float = 1e-12, progress: Callable | None = None,
+                    num_threads: int | None = 1) -> list[BrecRow]:
     """Count BREC pairs separated by random-weight models and by their WL bounds.
 
     Args:
@@ -130,7 +131,19 @@ def brec_comparison(specs: Sequence[ModelSpec] | None = None, categories: Sequen
             as layers, per Thm 4.2's graph-level statement) and count violations.
         rtol: separation threshold of :func:`separates`.
         progress: optional wrapper around the pair iterator (e.g. tqdm).
+        num_threads: torch intra-op threads during the run (restored after); the graphs are small,
+            so one thread is fastest and avoids oversubscription. ``None`` leaves it unchanged.
     """
+    old = torch.get_num_threads()
+    if num_threads is not None:
+        torch.set_num_threads(num_threads)
+    try:
+        return _brec_comparison(specs, categories, per_category, seed, use_wl, rtol, progress)
+    finally:
+        torch.set_num_threads(old)
+
+
+def _brec_comparison(specs, categories, per_category, seed, use_wl, rtol, progress) -> list[BrecRow]:
     from udl.data.brec import load_brec
 
     specs = list(default_specs() if specs is None else specs)
