@@ -47,6 +47,17 @@ def _within(fit, lo, hi) -> bool:
 @section("shuffling", title="Minibatch vs local SGD with shuffling (Yun, Rajput & Sra)",
          order=60)
 def run(ctx: Context) -> SectionResult:
+    # The simulations are many small tensor ops: one intra-op thread avoids OpenMP
+    # spin-waiting on a shared CPU (and is as fast on an idle one at these sizes).
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _run(ctx)
+    finally:
+        torch.set_num_threads(prev)
+
+
+def _run(ctx: Context) -> SectionResult:
     import matplotlib.pyplot as plt
 
     t0 = time.perf_counter()
