@@ -38,10 +38,12 @@ def _sequential_reference(n: int, capacity: int, batch: int, seed: int) -> list[
     return slots
 
 
+@pytest.mark.parametrize("sync_free", [None, True])
 @pytest.mark.parametrize("batch", [1, 7, 32])
-def test_vectorised_equals_sequential(batch):
+def test_vectorised_equals_sequential(batch, sync_free):
     n, cap = 300, 40
     buf = C.ReservoirBuffer(cap)
+    buf.sync_free = sync_free  # True: the accelerator path (scratch-row writes), also on CPU
     g = torch.Generator().manual_seed(5)
     for s in range(0, n, batch):
         ids = torch.arange(s, min(n, s + batch))

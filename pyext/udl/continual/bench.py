@@ -57,7 +57,7 @@ def _step_rows(quick: bool, device: str, backbone: str) -> list[BenchRow]:
             return SmallCNN(1, 8, 32)
         proj, pred, case = 64, 32, "SimSiam step, SmallCNN(8, 32-d), 1×20×20, batch 100"
     else:
-        shape, batch, aug = (3, 32, 32), 32 if quick else 64, cifar_augment()
+        shape, batch, aug = (3, 32, 32), 16, cifar_augment()
 
         def make_bb():
             return resnet18_cifar()
@@ -82,7 +82,7 @@ def _step_rows(quick: bool, device: str, backbone: str) -> list[BenchRow]:
         der.buffer.add(raw, feat=torch.randn(batch, der.model.feat_dim, device=device))
     rounds, repeat = (3, 3) if quick else (5, 5)
     if backbone != "small":
-        rounds, repeat = (2, 2) if quick else (3, 3)
+        rounds, repeat = 2, 2
     rows = []
     for name, strat, goal in (("LUMP", lump, "ratio ≥ 0.91 (LUMP overhead ≤ 10%)"),
                               ("DER", der, "info")):

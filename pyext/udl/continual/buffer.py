@@ -35,6 +35,9 @@ class ReservoirBuffer:
         self.device = torch.device(device) if device is not None else None
         self.seen = 0
         self._data: dict[str, Tensor] = {}
+        #: write path: None = automatic (copy only accepted rows on CPU; on accelerators write
+        #: every row, rejected ones into a scratch slot, so no host synchronisation happens)
+        self.sync_free: bool | None = None
 
     # ----------------------------------------------------------------------------- basics
     def __len__(self) -> int:
@@ -107,10 +110,18 @@ class ReservoirBuffer:
             winner = torch.full((self.capacity,), -1, dtype=torch.long, device=self.device)
             winner.scatter_reduce_(0, safe_slot, torch.where(keep, pos, -1), reduce="amax")
             won = keep & (winner[safe_slot] == pos)
-            # losers write into the scratch row `capacity` (never read), so no host sync is needed
-            tgt = torch.where(won, slot, self.capacity)
-            for k, t in tensors.items():
-                self._data[k].index_copy_(0, tgt, t[n_fill:])
+            sync_free = self.sync_free if self.sync_free is not None else self.device.type != "cpu"
+            if not sync_free:
+                # on the CPU a sync is free: copy only the (few) accepted examples
+                rows = torch.nonzero(won).flatten()
+                if rows.numel():
+                    for k, t in tensors.items():
+                        self._data[k].index_copy_(0, slot[rows], t[n_fill:][rows])
+            else:
+                # losers write into the scratch row `capacity` (never read): no host sync
+                tgt = torch.where(won, slot, self.capacity)
+                for k, t in tensors.items():
+                    self._data[k].index_copy_(0, tgt, t[n_fill:])
         self.seen += b
 
     # ----------------------------------------------------------------------------- sampling

@@ -49,7 +49,11 @@ def lump_mix(x: Tensor, buffer_x: Tensor, lam: float | Tensor) -> Tensor:
         raise ValueError(f"lam must be in [0, 1], got {lam}")
     if n == 0:
         return x.clone()
-    mixed = lam * x[:n] + (1 - lam) * buffer_x.to(x.dtype)
+    b = buffer_x.to(x.dtype)
+    if isinstance(lam, Tensor):
+        mixed = torch.lerp(b, x[:n], lam.to(x.dtype))  # b + λ(x − b): one fused kernel
+    else:
+        mixed = torch.lerp(b, x[:n], float(lam))
     return torch.cat([mixed, x[n:]]) if n < x.shape[0] else mixed
 
 
