@@ -206,3 +206,13 @@ def test_all_reduce_two_gloo_processes_equals_single_process(tmp_path):
 def test_all_reduce_needs_process_group():
     with pytest.raises(ValueError, match="process group"):
         CollapseStats(2, 2).all_reduce()
+
+
+def test_check_values_off_skips_value_checks_only():
+    s = CollapseStats(3, 2, check_values=False)
+    bad = torch.tensor([[float("nan"), 0.0]])
+    s.update(bad, torch.tensor([0]))          # accepted (no host sync), poisons the statistics
+    assert torch.isnan(s.means[0, 0])
+    with pytest.raises(ValueError, match="dim"):
+        s.update(torch.zeros(1, 3), torch.tensor([0]))
+    assert s.copy().check_values is False

@@ -42,6 +42,9 @@ class CollapseStats:
         reference_means: optional (C, d) class means used to count NC4 (nearest-class-centre vs
             classifier disagreement) during :meth:`update` / :meth:`score`; typically the means of
             a first pass (see :meth:`set_reference_means`) or of the previous analysis.
+        check_values: check every batch for labels out of range and NaN/inf features (default).
+            Each check reads a scalar back from the device, i.e. one host sync per batch on CUDA;
+            pass False to skip them in GPU training loops (shapes and dtypes are always checked).
 
     Example::
 
@@ -52,7 +55,7 @@ class CollapseStats:
     """
 
     def __init__(self, num_classes: int, dim: int, device: str | torch.device | None = None,
-                 reference_means: torch.Tensor | None = None) -> None:
+                 reference_means: torch.Tensor | None = None, check_values: bool = True) -> None:
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"num_classes must be an int >= 2 (neural collapse needs at least two "
                              f"classes), got {num_classes!r}")
@@ -60,6 +63,7 @@ class CollapseStats:
             raise ValueError(f"dim must be a positive int, got {dim!r}")
         self.num_classes = num_classes
         self.dim = dim
+        self.check_values = bool(check_values)
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         f64 = dict(dtype=torch.float64, device=self.device)
         self.counts = torch.zeros(num_classes, **f64)
@@ -119,7 +123,8 @@ class CollapseStats:
         if labels.numel() != features.shape[0]:
             raise ValueError(f"labels has {labels.numel()} entries but features has "
                              f"{features.shape[0]} rows (batch {b})")
-        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
+        if self.check_values and labels.numel() and (
+                int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
             raise ValueError(f"labels must lie in [0, {self.num_classes}), got range "
                              f"[{int(labels.min())}, {int(labels.max())}] (batch {b})")
         if logits is not None:
@@ -181,7 +186,8 @@ class CollapseStats:
     def _check_finite(self, reduced: torch.Tensor, features: torch.Tensor) -> None:
         # NaN/inf propagate into any sum over the batch; confirm on the raw features before raising
         # (a float64 sum of float32 values cannot overflow).
-        if not bool(torch.isfinite(reduced).all()) and not bool(torch.isfinite(features).all()):
+        if (self.check_values and not bool(torch.isfinite(reduced).all())
+                and not bool(torch.isfinite(features).all())):
             raise ValueError(f"features contain NaN or inf (batch {self.num_batches})")
 
     def _score(self, h: torch.Tensor, y: torch.Tensor, logits: torch.Tensor | None,
@@ -340,7 +346,7 @@ class CollapseStats:
 
     def copy(self) -> CollapseStats:
         """An independent copy."""
-        out = CollapseStats(self.num_classes, self.dim, self.device)
+        out = CollapseStats(self.num_classes, self.dim, self.device, check_values=self.check_values)
         return out.load_state_dict(self.state_dict())
 
     def __repr__(self) -> str:
