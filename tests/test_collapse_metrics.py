@@ -346,3 +346,25 @@ def test_bad_inputs_for_metrics():
     only_one = _stats(h[y == 0], y[y == 0], c)
     with pytest.warns(RuntimeWarning), pytest.raises(ValueError, match="at least 2 classes"):
         nc_metrics(only_one, torch.randn(c, d))
+
+
+def test_agrees_with_notebook_port_on_well_conditioned_data():
+    """Same quantities as the reference notebook's computation (float32 there: loose tolerance)."""
+    from udl.collapse.reference import notebook_metrics
+
+    c, d = 4, 10
+    h, y = _data(c, d, n=30, spread=1.0, dtype=torch.float32)
+    g = torch.Generator().manual_seed(2)
+    w = torch.randn(c, d, generator=g) * 0.2
+    b = torch.randn(c, generator=g) * 0.1
+    batches = [(h[i:i + 32], y[i:i + 32]) for i in range(0, len(y), 32)]
+    ref = notebook_metrics(batches, w, b, c, 0.05)
+    s = _stats(h, y, c)
+    m = nc_metrics(s, w, b, data=batches)
+    dec = mse_decomposition(s, w, b, 0.05)
+    assert m["nc1_raw"] == pytest.approx(ref["nc1_raw"], rel=1e-4)
+    for key in ("nc2_equinorm_means", "nc2_equinorm_weights", "nc2_maxangle_means",
+                "nc2_maxangle_weights", "nc3", "nc4", "accuracy"):
+        assert m[key] == pytest.approx(ref[key], rel=1e-4, abs=1e-6), key
+    for key in ("L_NC1", "L_NC23", "L_perp"):
+        assert dec[key] == pytest.approx(ref[key], rel=2e-3), key
