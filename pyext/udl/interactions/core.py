@@ -15,7 +15,6 @@ import dataclasses
 import math
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Union
 
 import torch
 
@@ -38,7 +37,7 @@ ORDER_RATIOS: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7,
                                    1.0)
 
 ValueFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-Baseline = Union[str, float, torch.Tensor]
+Baseline = str | float | torch.Tensor
 
 
 # ----------------------------------------------------------------------------------------------
