@@ -100,24 +100,28 @@ class ReservoirBuffer:
         rest = b - n_fill
         if rest:
             first = self.seen + n_fill  # 0-based stream index of the first remaining example
-            idx = torch.arange(first, first + rest, device=self.device, dtype=torch.float64)
+            idx = torch.arange(first + 1, first + rest + 1, device=self.device,
+                               dtype=torch.float64)
             u = torch.rand(rest, generator=generator, device=self.device, dtype=torch.float64)
-            slot = torch.floor(u * (idx + 1)).long()
+            slot = torch.floor(u * idx).long()  # uniform in 0..(stream index)
             keep = slot < self.capacity
-            pos = torch.arange(rest, device=self.device)
-            safe_slot = torch.where(keep, slot, 0)
-            # several examples of this batch may draw the same slot: the last one wins
-            winner = torch.full((self.capacity,), -1, dtype=torch.long, device=self.device)
-            winner.scatter_reduce_(0, safe_slot, torch.where(keep, pos, -1), reduce="amax")
-            won = keep & (winner[safe_slot] == pos)
             sync_free = self.sync_free if self.sync_free is not None else self.device.type != "cpu"
             if not sync_free:
-                # on the CPU a sync is free: copy only the (few) accepted examples
-                rows = torch.nonzero(won).flatten()
+                # on the CPU a sync is free: resolve the few accepted examples on the host
+                rows = torch.nonzero(keep).flatten()
                 if rows.numel():
+                    last = dict(zip(slot[rows].tolist(), rows.tolist()))  # last writer wins
+                    tgt = torch.tensor(list(last.keys()), dtype=torch.long)
+                    src = torch.tensor(list(last.values()), dtype=torch.long)
                     for k, t in tensors.items():
-                        self._data[k].index_copy_(0, slot[rows], t[n_fill:][rows])
+                        self._data[k].index_copy_(0, tgt, t[n_fill:][src])
             else:
+                pos = torch.arange(rest, device=self.device)
+                safe_slot = torch.where(keep, slot, 0)
+                # several examples of this batch may draw the same slot: the last one wins
+                winner = torch.full((self.capacity,), -1, dtype=torch.long, device=self.device)
+                winner.scatter_reduce_(0, safe_slot, torch.where(keep, pos, -1), reduce="amax")
+                won = keep & (winner[safe_slot] == pos)
                 # losers write into the scratch row `capacity` (never read): no host sync
                 tgt = torch.where(won, slot, self.capacity)
                 for k, t in tensors.items():
