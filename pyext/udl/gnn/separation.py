@@ -65,9 +65,9 @@ def default_specs(layers: int = 3, hidden: int = 16, max_nodes_3: int = 40) -> l
 
     return [
         ModelSpec("GIN", seeded(lambda: GIN(layers, 1, hidden, hidden)), "cr", layers),
-        ModelSpec("2-MPNN", seeded(lambda: KMPNN(2, layers, 1, hidden, hidden, aggr="mean")), "2-fwl",
+        ModelSpec("2-MPNN", seeded(lambda: KMPNN(2, layers, 1, hidden, hidden, aggr="sum")), "2-fwl",
                   layers),
-        ModelSpec("3-MPNN", seeded(lambda: KMPNN(3, layers, 1, max(hidden // 2, 4), hidden, aggr="mean")),
+        ModelSpec("3-MPNN", seeded(lambda: KMPNN(3, layers, 1, max(hidden // 2, 4), hidden, aggr="sum")),
                   "3-fwl", layers, max_nodes_3),
     ]
 
