@@ -279,9 +279,11 @@ def certify(net, X, y, beta: float, loss: str = "squared", patterns="exact", tol
     # (b) collinearity within (pattern, sign)
     collinear = True
     idx = torch.nonzero(nonzero).flatten().tolist()
-    pats = {j: (X @ W[j] >= 0) for j in idx}
-    for p_, j in enumerate(idx):
-        for k in idx[p_ + 1:]:
+    # (b) ignores interior-point noise neurons (< 1e-4 of the largest); they still enter the gap
+    big = [j for j in idx if float(un[j]) >= 1e-4 * float(un.max())]
+    pats = {j: (X @ W[j] >= 0) for j in big}
+    for p_, j in enumerate(big):
+        for k in big[p_ + 1:]:
             if torch.sign(a[j]) == torch.sign(a[k]) and bool((pats[j] == pats[k]).all()):
                 cos = float(W[j] @ W[k] / (wn[j] * wn[k]))
                 if cos < 1 - tol:
