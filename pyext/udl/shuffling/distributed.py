@@ -323,7 +323,7 @@ def train(
                 tot = _allreduce_mean(grads, loss.detach().to(torch.float64).reshape(1).cpu(),
                                       world, group)
                 if not math.isfinite(float(tot[0])):
-                    _raise_nonfinite(float(loss), k, f"round {r}", step + (r + 1) * config.B,
+                    _raise_nonfinite(float(loss.detach()), k, f"round {r}", step + (r + 1) * config.B,
                                      rank, world, group)
                 optimizer.step()
                 loss_sum += tot[0] / world
@@ -572,11 +572,13 @@ def build_problem(args: argparse.Namespace, world: int):
     if args.problem == "hetero":
         return problems.heterogeneous(world, args.N, args.tau, a=(args.L, args.mu), nu=args.nu,
                                       x0=args.x0)
-    if args.problem == "lstsq":
-        return problems.least_squares(world, args.N, dataset=args.dataset or "diabetes")
-    if args.problem == "logistic":
-        return problems.logistic_regression(world, args.N,
-                                            dataset=args.dataset or "breast_cancer")
+    if args.problem in ("lstsq", "logistic"):
+        make = problems.least_squares if args.problem == "lstsq" else problems.logistic_regression
+        ds = args.dataset or ("diabetes" if args.problem == "lstsq" else "breast_cancer")
+        p = make(world, args.N, dataset=ds)
+        if args.N is None and p.N % args.B:  # default N: as many rows as fit, a multiple of B
+            p = make(world, p.N - p.N % args.B, dataset=ds)
+        return p
     if args.problem == "mlp":
         return None
     raise ValueError(f"unknown problem {args.problem!r}")
