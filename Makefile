@@ -58,10 +58,7 @@ lint: .stamp-venv
 
 ## Separate CMake build of csrc/ against libtorch (CPU), for C++ users.
 cmake-check: .stamp-venv
-	cmake -S . -B cmake-build -DCMAKE_BUILD_TYPE=Release -DWITH_CUDA=OFF \
-	  -DCMAKE_PREFIX_PATH="$$($(PY) -c 'import torch; print(torch.utils.cmake_prefix_path)')" \
-	  -DPython3_EXECUTABLE=$(abspath $(PY)) >/dev/null
-	cmake --build cmake-build -j 2
+	scripts/cmake_check.sh
 
 clean:
-	rm -rf build cmake-build pyext/udl/*.so $(EXT_STAMP) udl-report
+	rm -rf build cmake-build cmake-build.log pyext/udl/*.so $(EXT_STAMP) udl-report

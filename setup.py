@@ -14,40 +14,16 @@ from __future__ import annotations
 
 import glob
 import os
-import re
-import shutil
 import sys
 from pathlib import Path
 
 from setuptools import find_packages, setup
 
 ROOT = Path(__file__).parent.resolve()
+sys.path.insert(0, str(ROOT / "scripts"))
+from cuda_home import real_cuda_home  # noqa: E402
+
 VERSION = "0.1.0"
-
-
-def _real_cuda_home() -> str | None:
-    """Locate the CUDA toolkit, seeing through an ``nvcc`` wrapper script."""
-    env = os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH")
-    if env and Path(env, "bin", "nvcc").exists():
-        return env
-    nvcc = shutil.which("nvcc")
-    if nvcc is None:
-        for cand in sorted(glob.glob("/usr/local/cuda*"), reverse=True):
-            if Path(cand, "bin", "nvcc").exists():
-                return cand
-        return None
-    path = Path(nvcc).resolve()
-    try:
-        head = path.read_bytes()[:4096]
-    except OSError:
-        head = b""
-    if head.startswith(b"#!"):
-        # A wrapper such as `exec /usr/local/cuda-13.0/bin/nvcc "$@"`: follow it.
-        match = re.search(rb"(/[^\s\"']+)/bin/nvcc", head)
-        if match and Path(match.group(1).decode(), "bin", "nvcc").exists():
-            return match.group(1).decode()
-        return None
-    return str(path.parent.parent)
 
 
 def _flag(name: str) -> str | None:
@@ -55,7 +31,7 @@ def _flag(name: str) -> str | None:
     return None if value is None or value == "" else value
 
 
-CUDA_HOME = _real_cuda_home()
+CUDA_HOME = real_cuda_home()
 if CUDA_HOME:
     os.environ["CUDA_HOME"] = CUDA_HOME  # before torch.utils.cpp_extension reads it
 os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "9.0")
