@@ -74,7 +74,7 @@ def run(ctx: Context) -> SectionResult:
 
     # ---- BREC: random-weight models vs their WL bounds
     per_cat = ctx.pick(quick=3, full=None)
-    cats = ctx.pick(quick=["basic", "regular", "extension", "strongly_regular"], full=None)
+    cats = ctx.pick(quick=["basic", "regular", "extension"], full=None)
     specs = default_specs(layers=3, hidden=16, max_nodes_3=ctx.pick(quick=10, full=20))
     if ctx.quick:
         specs[1].max_nodes = 20
