@@ -101,6 +101,9 @@ def _two_proc_target(rank: int, world: int, tmp: str):
     model = _RunningMean()
     res = train(model, _buffer_loss, (a, y), TrainConfig("local", "rr", 3, 2, 0.1, 0))
     out["buffers"] = (res.state["stat"], res.state["count"], res.state["w"])
+    model = _RunningMean()
+    res = train(model, _buffer_loss, (a, y), TrainConfig("minibatch", "rr", 2, 2, 0.1, 0))
+    out["buffers_minibatch"] = (res.state["stat"], res.state["count"], res.state["w"])
     return out
 
 
@@ -131,6 +134,9 @@ def test_distributed_two_processes(tmp_path):
     for t0, t1 in zip(r0["buffers"], r1["buffers"]):
         assert torch.equal(t0, t1)
     assert int(r0["buffers"][1]) == 12
+    for t0, t1 in zip(r0["buffers_minibatch"], r1["buffers_minibatch"]):
+        assert torch.equal(t0, t1)
+    assert float(r0["buffers_minibatch"][0].abs().sum()) > 0
 
 
 def _four_proc_target(rank: int, world: int):

@@ -5,8 +5,9 @@ order ``udl.shuffling.orders(scheme, M, N, epoch, seed)[rank]`` -- the very inde
 :func:`udl.shuffling.simulate`, so a float64 run reproduces the simulator's iterates.
 
 * ``minibatch``: each of the ``N/B`` rounds per epoch, every rank computes the mean gradient of
-  its next ``B`` items at the shared parameters; gradients are all-reduced (SUM, then ``/M``: gloo
-  has no portable AVG) and every rank takes the same optimiser step.
+  its next ``B`` items at the shared parameters; gradients (and floating buffers such as
+  BatchNorm statistics) are all-reduced (SUM, then ``/M``: gloo has no portable AVG) and every
+  rank takes the same optimiser step.
 * ``local``: every rank takes single-item steps; after local steps ``B, 2B, ..., N`` all floating
   parameters **and buffers** are averaged (also those without gradients -- unlike
   ``get_params_to_average`` -- and exactly after step ``B``, not ``B+1`` as
@@ -310,6 +311,7 @@ def train(
         order = sampler.indices()
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)
         if config.algorithm == "minibatch":
+            float_buffers = [b for b in model.buffers() if b.is_floating_point()]
             for r in range(R):
                 batch = _batch(shard, order[r * config.B:(r + 1) * config.B], device)
                 optimizer.zero_grad(set_to_none=False)
@@ -320,7 +322,9 @@ def train(
                     if p.grad is None:  # unused parameter: contributes a zero gradient
                         p.grad = torch.zeros_like(p)
                     grads.append(p.grad)
-                tot = _allreduce_mean(grads, loss.detach().to(torch.float64).reshape(1).cpu(),
+                # floating buffers (e.g. BatchNorm statistics) are averaged with the gradients
+                tot = _allreduce_mean(grads + float_buffers,
+                                      loss.detach().to(torch.float64).reshape(1).cpu(),
                                       world, group)
                 if not math.isfinite(float(tot[0])):
                     _raise_nonfinite(float(loss.detach()), k, f"round {r}", step + (r + 1) * config.B,

@@ -294,10 +294,12 @@ def _run(ctx: Context) -> SectionResult:
     res.add_claim(f"torch trainer reproduces the simulator's iterates (float64, {lsq.name})",
                   paper="same algorithm", ours=f"max |diff| = {diff:.1e}", holds=diff < 1e-10)
     axes[1, 2].axis("off")
-    axes[1, 2].table(cellText=[[r[0], r[1], r[2], r[3]] for r in rows],
-                     colLabels=["vs", "algorithm", "theory", "fit [95% CI]"],
-                     loc="center", cellLoc="left", colWidths=[0.2, 0.42, 0.13, 0.3]
-                     ).auto_set_font_size(False)
+    tab = axes[1, 2].table(cellText=[[r[0], r[1][:22], r[2], r[3]] for r in rows],
+                           colLabels=["vs", "algorithm", "theory", "fit [95% CI]"],
+                           loc="center", cellLoc="left", colWidths=[0.24, 0.44, 0.2, 0.5])
+    tab.auto_set_font_size(False)
+    tab.set_fontsize(7)
+    tab.scale(1.0, 1.15)
     fig.tight_layout()
     res.add_figure(ctx.savefig(fig, "shuffling_rates.png"),
                    "E1 error vs K, E2 vs M, E3 local RR vs B, E4 heterogeneity tau^2 B^2, "
