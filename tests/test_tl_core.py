@@ -273,3 +273,25 @@ def test_evaluate_is_permutation_equivariant():
     a = tl.dense_adjacency(g)[perm][:, perm]
     out_p = tl.evaluate(emb, a, x, model.tl_functions())
     torch.testing.assert_close(out_p, out[perm][:, perm])
+
+
+# ------------------------------------------------------------------------------------- CLI
+
+def test_cli_table_and_analyze(capsys):
+    from udl.cli import main
+
+    assert main(["tl", "table", "--layers", "1", "--only", "GIN", "2-MPNN"]) == 0
+    out = capsys.readouterr().out
+    assert "GIN" in out and "cr^(1)" in out and "gwl_2^(1)" in out
+    assert main(["tl", "analyze", TRIANGLE]) == 0
+    out = capsys.readouterr().out
+    assert "gwl_2^(1)" in out and "Thm 4.2" in out
+    assert main(["tl", "analyze", "--json", PATH3_FLAT]) == 0
+    import json
+
+    data = json.loads(capsys.readouterr().out)
+    assert data["num_vars"] == 2 and data["syntactic_vars"] == 4
+    assert main(["tl", "analyze", "sum_{x2} E(x1"]) == 2
+    assert "expected ')'" in capsys.readouterr().err
+    assert main(["tl", "analyze", "P(x3)", "--free", "x1"]) == 2
+    assert "unbound variable" in capsys.readouterr().err

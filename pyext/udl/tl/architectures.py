@@ -317,13 +317,18 @@ def ign(k: int = 2, layers: int = 2) -> tuple[Expr, Expr]:
             block_var: dict[int, Var] = {}
             eqs: list[Expr] = []
             bound: list[Var] = []
+            # output blocks keep their variable; input-only blocks get summed variables, named
+            # as low as possible (shadowing outer names is fine inside the sum) so that the
+            # sub-expressions F_{t-1}(...) coincide across basis maps and the DAG stays small
+            used = tuple(xs[o] for bi, block in enumerate(part)
+                         for o in block[:1] if o < k and any(p >= k for p in block))
             for bi, block in enumerate(part):
                 outs = [p for p in block if p < k]
                 if outs:
                     block_var[bi] = xs[outs[0]]
                     eqs += [eq(xs[outs[0]], xs[o]) for o in outs[1:]]
-                else:
-                    v = _fresh(pool, tuple(xs) + tuple(bound))
+                elif any(p >= k for p in block):
+                    v = _fresh(pool, used + tuple(bound))
                     bound.append(v)
                     block_var[bi] = v
             block_of = {p: bi for bi, b in enumerate(part) for p in b}
