@@ -99,7 +99,7 @@ def side_by_side(quick: bool, device: str) -> list[BenchRow]:
         pool = DiffStride2d((2.0, 2.0)).to(device)
         ours = saved_bytes(pool, x)
         s = pool.strides.detach().clone().requires_grad_()
-        eager = saved_bytes(lambda t: diffstride_reference(t, s), x)
+        eager = saved_bytes(lambda t, s=s: diffstride_reference(t, s), x)
         rows.append(BenchRow("diffstride", case.replace("fwd+bwd", "saved MB"), "udl DiffStride2d",
                              "eager PyTorch (same spec)", ours / 2**20, eager / 2**20,
                              goal=">= 2x", note="MB saved for backward, not seconds"))
