@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import statistics
+import time
 from collections.abc import Callable
 
 import torch
@@ -38,11 +39,26 @@ class LoopReservoir:
 
 def _paired_time(ours: Callable[[], object], peer: Callable[[], object], device: str,
                  rounds: int, repeat: int) -> tuple[float, float]:
-    """Alternate the two functions (to share the machine's noise) and take medians."""
+    """Interleave single calls of the two functions ``rounds × repeat`` times, so both see the
+    same machine load, and return the medians. On the CPU the process CPU time is measured
+    (single thread); elsewhere wall time with synchronisation (:func:`udl.bench.time_fn`)."""
+    if torch.device(device).type != "cpu":
+        t_o, t_p = [], []
+        for _ in range(rounds):
+            t_p.append(time_fn(peer, device, repeat=repeat, warmup=1))
+            t_o.append(time_fn(ours, device, repeat=repeat, warmup=1))
+        return statistics.median(t_o), statistics.median(t_p)
+    peer()
+    ours()
     t_o, t_p = [], []
-    for _ in range(rounds):
-        t_p.append(time_fn(peer, device, repeat=repeat, warmup=1))
-        t_o.append(time_fn(ours, device, repeat=repeat, warmup=1))
+    for _ in range(rounds * repeat):
+        t0 = time.process_time()
+        peer()
+        t1 = time.process_time()
+        ours()
+        t2 = time.process_time()
+        t_p.append(t1 - t0)
+        t_o.append(t2 - t1)
     return statistics.median(t_o), statistics.median(t_p)
 
 
@@ -80,7 +96,7 @@ def _step_rows(quick: bool, device: str, backbone: str) -> list[BenchRow]:
     for _ in range(3):  # fill the buffers so every timed step replays
         lump.buffer.add(raw, view2=v2)
         der.buffer.add(raw, feat=torch.randn(batch, der.model.feat_dim, device=device))
-    rounds, repeat = (3, 3) if quick else (5, 5)
+    rounds, repeat = (4, 5) if quick else (8, 5)
     if backbone != "small":
         rounds, repeat = 2, 2
     rows = []
@@ -98,7 +114,7 @@ def _buffer_row(quick: bool, device: str) -> BenchRow:
     from udl.continual import ReservoirBuffer
 
     shape = (3, 32, 32)
-    batch, steps = 64, (20 if quick else 50)
+    batch, steps = 256, (10 if quick else 40)
     xs = [torch.rand(batch, *shape, device=device) for _ in range(4)]
 
     def ours():
@@ -120,7 +136,8 @@ def _buffer_row(quick: bool, device: str) -> BenchRow:
 
 def side_by_side(quick: bool, device: str) -> list[BenchRow]:
     """Rows: LUMP and DER step vs Finetune step (small CNN; ResNet-18 in full mode) and the
-    reservoir update vs a loop. CPU timings use one thread (the per-step work is small)."""
+    reservoir update vs a loop. CPU timings use one thread and process CPU time (the machine
+    may be shared; wall time there is mostly other people's load)."""
     n = torch.get_num_threads()
     if torch.device(device).type == "cpu":
         torch.set_num_threads(1)
