@@ -50,6 +50,7 @@ def test_parse_variants_and_builders_agree():
         assert tl.same(tl.parse(text), built)
     multi = tl.parse("sum_{x1,x2} E(x1,x2)")
     assert tl.same(multi, tl.Sum(x1, tl.Sum(x2, tl.E(x1, x2))))
+    assert tl.same(multi, tl.sums("x1 x2".split(), tl.E(x1, x2)))
     # sum binds the whole product that follows but not a following +
     e = tl.parse("sum_{x2} E(x1,x2) * P(x2) + P(x1)")
     assert isinstance(e, tl.Add) and isinstance(e.terms[0], tl.Sum)

@@ -44,6 +44,7 @@ from udl.tl.expr import (
     neq,
     same,
     summation_depth,
+    sums,
     to_str,
     var,
     vars,
@@ -55,7 +56,7 @@ __all__ = [
     "BUILTINS", "dense_adjacency", "evaluate",
     "Add", "Apply", "Const", "E", "Edge", "Eq", "Expr", "Function", "Label", "Mul", "Neq", "P",
     "Scale", "Sum", "Var", "apply", "check_vars", "const", "eq", "free_vars", "neq", "same",
-    "summation_depth", "to_str", "var", "vars", "TLSyntaxError", "parse", "architectures",
+    "summation_depth", "sums", "to_str", "var", "vars", "TLSyntaxError", "parse", "architectures",
 ]
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 __all__ = [
     "Var", "Expr", "Const", "Edge", "Label", "Eq", "Neq", "Add", "Mul", "Scale", "Apply", "Sum",
-    "Function", "vars", "var", "E", "P", "eq", "neq", "const", "apply", "free_vars", "to_str",
+    "Function", "vars", "var", "E", "P", "eq", "neq", "const", "apply", "sums", "free_vars", "to_str",
     "summation_depth", "nodes", "same",
 ]
 
@@ -345,6 +345,16 @@ def eq(x: Var | str, y: Var | str) -> Eq:
 def neq(x: Var | str, y: Var | str) -> Neq:
     """Inequality atom ``neq(x, y)`` (the paper's 1[x ≠ y])."""
     return Neq(_as_var(x, "neq first argument"), _as_var(y, "neq second argument"))
+
+
+def sums(variables: Var | str | Sequence[Var | str], body: Any) -> Expr:
+    """``Σ_{v1} ... Σ_{vm} body``: nested summations, outermost first (``sum_{x2,x3} e`` in text)."""
+    if isinstance(variables, (Var, str)):
+        variables = [variables]
+    out = _as_expr(body, "Sum body")
+    for v in reversed(list(variables)):
+        out = Sum(_as_var(v, "Sum variable"), out)
+    return out
 
 
 def const(value: float) -> Const:
