@@ -173,18 +173,37 @@ int64_t rank_signatures(const int64_t* own, const int64_t* ptr, const Item* item
     p = hi - 1;
   }
   // One representative per class, ordered exactly (lexicographically) to give canonical ranks.
+  // A prefix key (own, len, first two items) decides most comparisons without touching the items.
   std::vector<int64_t> first;  // sorted position of each class's first member
   first.reserve(1024);
   for (int64_t p = 0; p < N; ++p)
     if (start[p]) first.push_back(p);
   const int64_t D = static_cast<int64_t>(first.size());
-  std::vector<int64_t> order(D);
-  std::iota(order.begin(), order.end(), 0);
-  parallel_sort(order, [&](int64_t a, int64_t b) {
-    const int64_t ia = keys[first[a]].idx, ib = keys[first[b]].idx;
-    if (own[ia] != own[ib]) return own[ia] < own[ib];
-    return sig.less(ia, ib);
+  struct Rep {
+    int64_t own;
+    int64_t len;
+    Item i0, i1;
+    int64_t idx;
+    int64_t cls;
+  };
+  std::vector<Rep> reps(D);
+  at::parallel_for(0, D, 4096, [&](int64_t b, int64_t e) {
+    for (int64_t g = b; g < e; ++g) {
+      const int64_t i = keys[first[g]].idx;
+      const int64_t l = sig.len(i);
+      const Item* x = items + ptr[i];
+      reps[g] = Rep{own[i], l, l > 0 ? x[0] : Item(0), l > 1 ? x[1] : Item(0), i, g};
+    }
   });
+  parallel_sort(reps, [&](const Rep& a, const Rep& b) {
+    if (a.own != b.own) return a.own < b.own;
+    if (a.len != b.len) return a.len < b.len;
+    if (a.i0 != b.i0) return a.i0 < b.i0;
+    if (a.i1 != b.i1) return a.i1 < b.i1;
+    return sig.less(a.idx, b.idx);
+  });
+  std::vector<int64_t> order(D);
+  for (int64_t r = 0; r < D; ++r) order[r] = reps[r].cls;
   std::vector<int64_t> rank(D);
   for (int64_t r = 0; r < D; ++r) rank[order[r]] = r;
   at::parallel_for(0, D, 256, [&](int64_t b, int64_t e) {

@@ -163,7 +163,7 @@ std::tuple<at::Tensor, at::Tensor> wl_refine_cpu(const at::Tensor& dst_, const a
   counts.push_back(C);
   std::vector<uint64_t> items(M);
   int64_t rounds = 0;
-  while (max_rounds < 0 || rounds < max_rounds) {
+  while ((max_rounds < 0 || rounds < max_rounds) && C < N) {  // C == N: discrete, stable
     const int64_t* c = cur.data_ptr<int64_t>();
     // Items are code * N + colour: their order is the lexicographic order of (code, colour).
     at::parallel_for(0, N, 1024, [&](int64_t b, int64_t e) {

@@ -96,7 +96,7 @@ std::tuple<at::Tensor, at::Tensor> run_rounds(const Layout& L, int64_t k, int64_
   history.push_back(cur);
   counts.push_back(C);
   int64_t rounds = 0;
-  while (max_rounds < 0 || rounds < max_rounds) {
+  while ((max_rounds < 0 || rounds < max_rounds) && C < N) {  // C == N: discrete, stable
     const int64_t* c = cur.data_ptr<int64_t>();
     fill_items<Item>(L, k, mode, c, pc, ptr, items);
     at::Tensor next = at::empty({N}, opts);

@@ -113,7 +113,7 @@ std::tuple<at::Tensor, at::Tensor> wl_refine_cuda(const at::Tensor& dst_, const 
   at::Tensor raw = at::empty({A}, opts), items = at::empty({A}, opts);
   const int threads = 256;
   int64_t rounds = 0;
-  while (max_rounds < 0 || rounds < max_rounds) {
+  while ((max_rounds < 0 || rounds < max_rounds) && C < N) {  // C == N: discrete, stable
     if (A > 0) {
       gather_items_kernel<<<wl::cuda::blocks_for(A, threads), threads, 0, stream>>>(
           nbr.data_ptr<int64_t>(), ncode.data_ptr<int64_t>(), cur.data_ptr<int64_t>(),

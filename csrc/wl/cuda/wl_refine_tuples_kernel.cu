@@ -131,7 +131,7 @@ std::tuple<at::Tensor, at::Tensor> wl_refine_tuples_cuda(const at::Tensor& color
   const int64_t gx = std::min<int64_t>(N, 65535);
   const dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>((N + gx - 1) / gx));
   int64_t rounds = 0;
-  while (max_rounds < 0 || rounds < max_rounds) {
+  while ((max_rounds < 0 || rounds < max_rounds) && C < N) {  // C == N: discrete, stable
     tuple_items_kernel<<<grid, threads, 0, stream>>>(
         cur.data_ptr<int64_t>(), mode == 2 ? pair_code.data_ptr<int64_t>() : nullptr,
         toff.data_ptr<int64_t>(), poff.data_ptr<int64_t>(), nodes.data_ptr<int64_t>(),

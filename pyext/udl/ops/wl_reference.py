@@ -85,7 +85,7 @@ def cr_reference(graphs: list[RefGraph], directed: bool = False,
 def _pair_multisets(graphs: list[RefGraph], directed: bool) -> list[dict[tuple[int, int], int]]:
     per_graph = []
     all_ms = set()
-    for (n, edges, _, _), labs in zip(graphs, _edge_ids(graphs)):
+    for (_n, edges, _, _), labs in zip(graphs, _edge_ids(graphs)):
         arcs: dict[tuple[int, int], list[int]] = {}
         for (u, v), lab in zip(edges, labs):
             arcs.setdefault((u, v), []).append(lab)

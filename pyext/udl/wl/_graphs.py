@@ -393,7 +393,7 @@ def pair_types(u: Union) -> tuple[list[Tensor], int]:
     mats = [torch.zeros(n, n, dtype=torch.long) for n in sizes]
     if a.numel() == 0:
         return mats, 1
-    order = np.lexsort((lab.numpy(), b.numpy(), a.numpy()))
+    order = torch.from_numpy(np.lexsort((lab.numpy(), b.numpy(), a.numpy())))
     a, b, lab = a[order], b[order], lab[order]
     key = torch.stack([a, b], 1)
     new = torch.ones(a.numel(), dtype=torch.bool)

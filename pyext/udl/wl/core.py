@@ -214,6 +214,25 @@ def _run_cr(u: _graphs.Union, rounds: int, return_history: bool, device: torch.d
                    return_history)
 
 
+def _rank_rows(key: Tensor) -> Tensor:
+    """Canonical ids of the rows of a non-negative integer matrix: ranks of the distinct rows in
+    lexicographic order (packed into one int64 per row when the ranges allow)."""
+    if key.shape[0] == 0:
+        return torch.empty(0, dtype=torch.long)
+    span = (key.max(0).values + 1).tolist()
+    total = 1
+    for r in span:
+        total *= r
+    if total < 2**62:
+        packed = torch.zeros(key.shape[0], dtype=torch.long)
+        for j, r in enumerate(span):
+            packed = packed * r + key[:, j]
+        _, inv = torch.unique(packed, sorted=True, return_inverse=True)
+    else:
+        _, inv = torch.unique(key, dim=0, sorted=True, return_inverse=True)
+    return inv.to(torch.long)
+
+
 def _grid(n: int, k: int) -> list[Tensor]:
     idx = torch.arange(n)
     return [t.reshape(-1) for t in torch.meshgrid(*([idx] * k), indexing="ij")]
@@ -260,13 +279,9 @@ def _run_tuples(u: _graphs.Union, kind: str, k: int, rounds: int, return_history
             v, w = _grid(n, 2)
             pair_keys.append(torch.stack([(v == w).long(), A[v, w], A[w, v]], 1))
     key = torch.cat(keys, 0) if keys else torch.empty(0, 1, dtype=torch.long)
-    if key.shape[0]:
-        _, colors = torch.unique(key, dim=0, sorted=True, return_inverse=True)
-    else:
-        colors = torch.empty(0, dtype=torch.long)
+    colors = _rank_rows(key)
     if pair_keys and sum(p.shape[0] for p in pair_keys):
-        pk = torch.cat(pair_keys, 0)
-        _, pair_code = torch.unique(pk, dim=0, sorted=True, return_inverse=True)
+        pair_code = _rank_rows(torch.cat(pair_keys, 0))
     else:
         pair_code = torch.empty(0, dtype=torch.long)
     mode = {"fwl": 0, "owl": 1}[kind] if k > 1 else 2
