@@ -218,3 +218,30 @@ def test_distributed_single_process_group(tmp_path):
         assert math.isfinite(res.metrics["til"].average_accuracy())
     finally:
         dist.destroy_process_group()
+
+
+def test_cifar_folder_loaders_read_the_python_archives(tmp_path):
+    import pickle
+
+    import numpy as np
+
+    d10 = tmp_path / "cifar-10-batches-py"
+    d10.mkdir()
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        with open(d10 / name, "wb") as f:
+            pickle.dump({b"data": rng.integers(0, 256, (20, 3072), dtype=np.uint8),
+                         b"labels": [i % 10 for i in range(20)]}, f)
+    s = C.folder_stream("cifar10", tmp_path, seed=0)
+    assert s.num_tasks == 5 and s.in_channels == 3 and s.image_size == 32
+    x, y = s.train[0].tensors()
+    assert x.shape == (20, 3, 32, 32) and 0 <= x.min() and x.max() <= 1
+    assert s.augment.mean is not None  # CIFAR views are normalised
+    d100 = tmp_path / "c100" / "cifar-100-python"
+    d100.mkdir(parents=True)
+    for name in ("train", "test"):
+        with open(d100 / name, "wb") as f:
+            pickle.dump({b"data": rng.integers(0, 256, (40, 3072), dtype=np.uint8),
+                         b"fine_labels": [i % 20 for i in range(40)]}, f)
+    s = C.folder_stream("cifar100", tmp_path / "c100", num_tasks=4)
+    assert [len(t.classes) for t in s.train] == [5, 5, 5, 5]

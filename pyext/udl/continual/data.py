@@ -257,7 +257,7 @@ def _unpickle(path: Path) -> dict:
 
 
 def _find(root: Path, names: Sequence[str]) -> Path:
-    for cand in [root, *[root / n for n in names]]:
+    for cand in [*[root / n for n in names], root]:
         if cand.is_dir() and any(cand.iterdir()):
             return cand
     raise FileNotFoundError(f"no dataset folder found at {root} (looked for {list(names)}); "
