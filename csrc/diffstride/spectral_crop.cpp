@@ -99,18 +99,22 @@ std::tuple<at::Tensor, at::Tensor> spectral_crop_composite(const at::Tensor& x,
   if (g.planes == 0) {
     return {at::empty(y_shape, x.options()), at::empty(k_shape, x.options().dtype(cplx))};
   }
-  std::vector<int64_t> dims;
-  for (int64_t a = 0; a < nd; ++a) dims.push_back(2 + a);
-
   // channels_last / strided inputs become a contiguous NC(H)W copy here.
   at::Tensor xin = x.to(cdt).contiguous();
-  at::Tensor X = at::fft_rfftn(xin, c10::nullopt, dims).contiguous();
+  // Pruned transform: rfft along W, keep the Wor columns that survive the crop, and run the
+  // H-axis FFT on those columns only.
+  at::Tensor X = at::fft_rfft(xin, c10::nullopt, -1, c10::nullopt).narrow(-1, 0, g.Wor).contiguous();
+  if (g.two_d) X = at::fft_fft(X, c10::nullopt, -2, c10::nullopt).contiguous();
   at::Tensor S = strides.to(cdt).contiguous();
   at::Tensor Y = at::empty(k_shape, X.options());
   at::Tensor kept = at::empty(k_shape, X.options());
-  kernel(X, S, g, Y, kept);
+  Geometry gk = g;
+  gk.Wr = g.Wor;  // row stride of the pruned spectrum
+  kernel(X, S, gk, Y, kept);
   X.reset();
-  at::Tensor y = at::fft_irfftn(Y, out_size, dims);
+  // Separable inverse (ifft along H, then irfft along W): the same as irfft2, without its copy.
+  if (g.two_d) Y = at::fft_ifft(Y, c10::nullopt, -2, c10::nullopt);
+  at::Tensor y = at::fft_irfft(Y, g.Wo, -1, c10::nullopt);
   if (y.scalar_type() != x.scalar_type()) y = y.to(x.scalar_type());
   return {y, kept};
 }
@@ -160,14 +164,18 @@ std::tuple<at::Tensor, at::Tensor> spectral_crop_backward_composite(
   at::Tensor G = at::fft_rfftn(gin, c10::nullopt, dims).contiguous();
   at::Tensor K = kept.to(c10::toComplexType(cdt)).contiguous();
   at::Tensor S = strides.to(cdt).contiguous();
+  // D is zero-padded along H only (Wor columns): irfft pads the missing columns itself.
   std::vector<int64_t> d_shape{grad_y.size(0), grad_y.size(1)};
   if (g.two_d) d_shape.push_back(g.H);
-  d_shape.push_back(g.Wr);
+  d_shape.push_back(g.Wor);
   at::Tensor D = at::empty(d_shape, G.options());
   at::Tensor dS = at::zeros({nd}, S.options());
-  kernel(G, K, S, g, need_strides_grad, D, dS);
+  Geometry gk = g;
+  gk.Wr = g.Wor;  // row stride of D
+  kernel(G, K, S, gk, need_strides_grad, D, dS);
   G.reset();
-  at::Tensor dx = at::fft_irfftn(D, in_size, dims);
+  if (g.two_d) D = at::fft_ifft(D, c10::nullopt, -2, c10::nullopt);
+  at::Tensor dx = at::fft_irfft(D, g.W, -1, c10::nullopt);
   if (dx.scalar_type() != grad_y.scalar_type()) dx = dx.to(grad_y.scalar_type());
   return {dx, dS.to(strides.scalar_type())};
 }

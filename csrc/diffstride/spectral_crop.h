@@ -24,7 +24,8 @@ namespace diffstride {
 struct Geometry {
   int64_t planes = 0;      // product of the leading (batch, channel) dims
   int64_t H = 1, W = 1;    // input spatial size
-  int64_t Wr = 1;          // W / 2 + 1 (rfft bins of the input)
+  int64_t Wr = 1;          // columns of the input-grid spectra the kernels see (W/2+1, or Wor
+                           // for the pruned buffers the composites pass)
   int64_t Ho = 1, Wo = 1;  // output spatial size
   int64_t Wor = 1;         // Wo / 2 + 1 (rfft bins kept)
   bool two_d = true;
