@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from udl.bench import BenchRow, time_fn
+from udl.bench import BenchRow, peak_memory, time_fn
 
 _BATCH = 512
 
@@ -54,7 +54,8 @@ def floor_xtx(batches, dtype: torch.dtype) -> torch.Tensor:
     return acc
 
 
-def _case_rows(n: int, d: int, c: int, n_peer: int | None, device: str, repeat: int) -> list[BenchRow]:
+def _case_rows(n: int, d: int, c: int, n_peer: int | None, device: str, repeat: int,
+               memory: bool = True) -> list[BenchRow]:
     from udl.collapse.reference import notebook_metrics
 
     case = f"N={n:,} d={d} C={c}"
@@ -72,10 +73,16 @@ def _case_rows(n: int, d: int, c: int, n_peer: int | None, device: str, repeat: 
         ours_p = ours if n_p == n else time_fn(lambda: udl_analysis(pbatches, w, b, c), device,
                                                 repeat=repeat, warmup=1)
         peer = time_fn(lambda: notebook_metrics(pbatches, w, b, c, 5e-3), device, repeat=1, warmup=0)
+        note = "" if n_p == n else (f"peer run on N={n_p:,} (its per-sample loops make the full N "
+                                    "too slow on 2 cores); ")
+        if memory:
+            mem_ours = peak_memory(lambda: udl_analysis(pbatches, w, b, c), device)
+            mem_peer = peak_memory(lambda: notebook_metrics(pbatches, w, b, c, 5e-3), device)
+            note += f"peak memory beyond the features: udl {mem_ours / 2**20:.0f} MiB, " \
+                    f"peer {mem_peer / 2**20:.0f} MiB"
         rows.append(BenchRow("collapse", f"N={n_p:,} d={d} C={c}", "udl.collapse full analysis",
                              "notebook port (outer products, svds, NCC loop)", ours_p, peer,
-                             goal=">= 20x", note="" if n_p == n else f"peer run on N={n_p:,} "
-                             "(its per-sample loops make the full N too slow on 2 cores)"))
+                             goal=">= 20x", note=note.rstrip("; ")))
     for dtype, name in ((torch.float64, "float64"), (torch.float32, "float32")):
         fl = time_fn(lambda dtype=dtype: floor_xtx(batches, dtype), device, repeat=repeat, warmup=1)
         rows.append(BenchRow("collapse", case, "udl.collapse full analysis",

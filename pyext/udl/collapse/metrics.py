@@ -437,10 +437,11 @@ def snr_singular_values(stats: CollapseStats, rtol: float | None = None,
     chol, info = torch.linalg.cholesky_ex(sigma_w)
     ridge = 0.0
     eps = max(cov_ridge, _EPS64) * scale
-    eye = torch.eye(d, dtype=torch.float64, device=stats.device)
     while int(info) != 0:
         ridge = eps
-        chol, info = torch.linalg.cholesky_ex(sigma_w + eps * eye)
+        shifted = sigma_w.clone()
+        shifted.diagonal().add_(eps)
+        chol, info = torch.linalg.cholesky_ex(shifted)
         eps *= 10.0
     x = torch.linalg.solve_triangular(chol, mbar, upper=False)
     smb = torch.linalg.svdvals(mbar)
