@@ -296,3 +296,21 @@ def test_cli_table_and_analyze(capsys):
     assert "expected ')'" in capsys.readouterr().err
     assert main(["tl", "analyze", "P(x3)", "--free", "x1"]) == 2
     assert "unbound variable" in capsys.readouterr().err
+
+
+def test_large_sum_product_blocks_fall_back_soundly():
+    # a 12-layer *linear* GNN has 2^12 monomials between barriers: the analyzer caps the expansion
+    # and reports a sound upper bound, flagged as not exact
+    import functools
+
+    @functools.cache
+    def F(t, a, b):  # noqa: N802
+        if t == 0:
+            return tl.P(a)
+        return F(t - 1, a, b) + tl.Sum(b, tl.E(b, a) * F(t - 1, b, a))
+
+    small = tl.analyze(F(4, x1, x2))
+    assert small.exact and small.bound == "cr^(4)" and small.num_vars == 2
+    big = tl.analyze(F(12, x1, x2))
+    assert not big.exact and big.num_vars == 2 and big.bound == "cr^(12)"
+    assert "upper bound" in big.explanation

@@ -50,9 +50,10 @@ from udl.tl.expr import (
 
 __all__ = ["Analysis", "analyze", "is_guarded", "min_variables", "syntactic_variables"]
 
-_MAX_MONOMIALS = 4096
-_EXHAUSTIVE_LIMIT = 7
+_MAX_MONOMIALS = 256
+_EXHAUSTIVE_LIMIT = 5
 _DP_LIMIT = 16
+_DP_WORK = 1 << 22  # subset-DP steps per block, shared by its distinct monomials
 
 
 @dataclasses.dataclass(frozen=True)
@@ -236,12 +237,9 @@ class _MinVars:
         self.counter = _Counter()
         self.fv: dict[int, frozenset[Var]] = {}
         self.block: dict[int, tuple[int, int]] = {}  # id -> (nvars, witness depth) of a whole block
+        self.mono_memo: dict[int, list[_Mono]] = {}
+        self.elim_memo: dict[tuple, tuple[int, int]] = {}
         self.exact = True
-
-    def barrier(self, e: Expr) -> _Factor:
-        """Analyse ``e`` on its own and return it as one opaque factor."""
-        nv, d = self.analyse(e)
-        return _Factor(frozenset(free_vars(e, self.fv)), d, nv)
 
     def analyse(self, e: Expr) -> tuple[int, int]:
         key = id(e)
@@ -249,13 +247,23 @@ class _MinVars:
             monos = self.monomials(e)
             nv = len(free_vars(e, self.fv))
             depth = 0
+            budget_each = max(1, _DP_WORK // max(1, len(monos)))
             for m in monos:
-                w, d = _eliminate(m, self)
+                sig = _signature(m)
+                if sig not in self.elim_memo:
+                    self.elim_memo[sig] = _eliminate(m, self, budget_each)
+                w, d = self.elim_memo[sig]
                 nv, depth = max(nv, w), max(depth, d)
             self.block[key] = (nv, depth)
         return self.block[key]
 
     def monomials(self, e: Expr) -> list[_Mono]:
+        key = id(e)
+        if key not in self.mono_memo:
+            self.mono_memo[key] = self._monomials(e)
+        return self.mono_memo[key]
+
+    def _monomials(self, e: Expr) -> list[_Mono]:
         if isinstance(e, Const):
             return [_Mono(frozenset(), ())]
         if isinstance(e, (Edge, Eq, Neq)):
@@ -312,7 +320,25 @@ class _MinVars:
         return syntactic_variables(e), summation_depth(e)
 
 
-def _eliminate(m: _Mono, ctx: _MinVars) -> tuple[int, int]:
+def _signature(m: _Mono) -> tuple:
+    """The monomial up to renaming of its bound variables (in construction order)."""
+    names: dict = {}
+    out = []
+    for f in m.factors:
+        vs = []
+        for v in sorted(f.vars, key=lambda u: (isinstance(u, int), str(u) if not isinstance(u, int) else "")):
+            if v in m.bound:
+                if v not in names:
+                    names[v] = len(names)
+                vs.append(("b", names[v]))
+            else:
+                vs.append(("f", v.name))
+        out.append((tuple(vs), f.depth, f.nvars))
+    isolated = len(m.bound) - len(names)
+    return tuple(out), isolated
+
+
+def _eliminate(m: _Mono, ctx: _MinVars, budget: int = 1 << 62) -> tuple[int, int]:
     """Best (width, depth) over elimination orders of the bound variables of one monomial.
 
     width = number of variables needed = max(#free, max over eliminated v of |N(v)|+1, inner
@@ -337,7 +363,7 @@ def _eliminate(m: _Mono, ctx: _MinVars) -> tuple[int, int]:
                 best = (w, d)
         w, d = best
     else:
-        order = _dp_order(bound, adj, ctx)
+        order = _dp_order(bound, adj, ctx, budget)
         w, d = _simulate(order, adj, m.factors)
     return max(base, w), d
 
@@ -378,10 +404,10 @@ def _simulate(order: Sequence, adj: dict, factors: Sequence[_Factor]) -> tuple[i
     return width, max([top] + [height[r] for r in roots])
 
 
-def _dp_order(bound: list, adj: dict, ctx: _MinVars) -> list:
-    """Minimum-width elimination order by dynamic programming over subsets (<= 16 variables),
-    else the greedy min-degree order (then the result is only an upper bound)."""
-    if len(bound) > _DP_LIMIT:
+def _dp_order(bound: list, adj: dict, ctx: _MinVars, budget: int = 1 << 62) -> list:
+    """Minimum-width elimination order by dynamic programming over subsets (<= 16 variables and
+    within the work budget), else the greedy min-degree order (then only an upper bound)."""
+    if len(bound) > _DP_LIMIT or (1 << len(bound)) * len(bound) > budget:
         ctx.exact = False
         g = {v: set(n) for v, n in adj.items()}
         order = []
