@@ -193,3 +193,21 @@ def test_empty_and_isolated_graphs():
     assert m(one).shape == (1, 2)
     # graphs that differ only by an isolated vertex are separated (2-FWL sees the vertex count)
     assert separates(m, nx.empty_graph(2), nx.empty_graph(3))
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_kmpnn_cuda_matches_cpu(k):
+    m = _seeded(KMPNN, k, 2, 1, 6, 2)
+    graphs = [nx.cycle_graph(5), nx.path_graph(4)]
+    cpu = m(graphs)
+    gpu = m.to("cuda")(graphs)
+    assert gpu.device.type == "cuda"
+    torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.cuda
+def test_gin_cuda_matches_cpu():
+    m = _seeded(GIN, 2, 1, 8, 3)
+    cpu = m(C6)
+    torch.testing.assert_close(m.to("cuda")(C6).cpu(), cpu, rtol=1e-9, atol=1e-9)

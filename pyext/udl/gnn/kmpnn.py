@@ -190,8 +190,11 @@ class KMPNN(nn.Module):
 
     def embed(self, data: Any) -> torch.Tensor:
         """Graph embeddings ``[B, hidden]`` (sum over all k-tuples of the read-out MLP)."""
-        dtype = next(self.parameters()).dtype
+        param = next(self.parameters())
+        dtype, device = param.dtype, param.device
         graphs = to_dense_graphs(data, dtype)
+        if graphs.adj.device != device:
+            graphs = DenseGraphs(graphs.adj.to(device), graphs.x.to(device), graphs.mask.to(device))
         if graphs.x.shape[-1] != self.in_channels:
             raise ValueError(f"x: expected {self.in_channels} vertex feature channels, got "
                              f"{graphs.x.shape[-1]}")

@@ -106,15 +106,19 @@ class GIN(nn.Module):
 
             ei, n_ = nx_to_edge_index(data)
             data = Data(edge_index=ei, num_nodes=n_)
-        dtype = next(self.parameters()).dtype
+        param = next(self.parameters())
+        dtype, device = param.dtype, param.device
         n = int(data.num_nodes)
         x = getattr(data, "x", None)
-        x = torch.ones(n, 1, dtype=dtype) if x is None else (x[:, None] if x.dim() == 1 else x).to(dtype)
+        x = torch.ones(n, 1, dtype=dtype) if x is None else (x[:, None] if x.dim() == 1 else x)
+        x = x.to(device=device, dtype=dtype)
         if x.shape[1] != self.in_channels:
             raise ValueError(f"x: expected {self.in_channels} feature channels, got {x.shape[1]}")
         batch = getattr(data, "batch", None)
+        batch = batch.to(device) if batch is not None else None
+        edge_index = data.edge_index.to(device)
         for layer in self.layers:
-            x = layer(x, data.edge_index, batch)
+            x = layer(x, edge_index, batch)
         if batch is None:
             return x.sum(0, keepdim=True)
         from torch_geometric.utils import scatter
