@@ -144,6 +144,7 @@ def _four_proc_target(rank: int, world: int):
                         [{"problem": p, "config": c} for p, c in _equality_jobs(world)])
 
 
+@pytest.mark.slow
 def test_distributed_four_processes_match_simulator():
     out = launch(_four_proc_target, 4, timeout=120)
     for (problem, cfg), res in zip(_equality_jobs(4), out[0]):

@@ -98,6 +98,21 @@ def _world(group) -> tuple[int, int]:
     return 0, 1
 
 
+def _coll_device(group) -> torch.device:
+    """Where small control tensors must live for this group's collectives (NCCL: the GPU)."""
+    if dist.is_available() and dist.is_initialized() and dist.get_backend(group) == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def _allreduce_small(t: Tensor, op, group) -> Tensor:
+    """All-reduce a small float64 CPU tensor (through the GPU under NCCL); returns a CPU copy."""
+    dev = _coll_device(group)
+    buf = t.to(dev)
+    dist.all_reduce(buf, op=op, group=group)
+    return buf.cpu()
+
+
 def _shard_len(shard) -> int:
     if isinstance(shard, Tensor):
         return int(shard.shape[0])
@@ -143,9 +158,7 @@ def _allreduce_mean(tensors: list[Tensor], extras: Tensor, world: int, group) ->
     for t in tensors:
         by_dtype.setdefault(t.dtype, []).append(t)
     if not by_dtype:
-        out = extras.clone()
-        dist.all_reduce(out, op=dist.ReduceOp.SUM, group=group)
-        return out
+        return _allreduce_small(extras, dist.ReduceOp.SUM, group)
     result = extras
     for n, (dtype, ts) in enumerate(by_dtype.items()):
         parts = [t.detach().reshape(-1) for t in ts]
@@ -176,8 +189,7 @@ def _check_same_everywhere(values: Sequence[float], names: Sequence[str], world:
     if world == 1:
         return
     v = torch.tensor(list(values), dtype=torch.float64)
-    both = torch.cat([v, -v])
-    dist.all_reduce(both, op=dist.ReduceOp.MAX, group=group)
+    both = _allreduce_small(torch.cat([v, -v]), dist.ReduceOp.MAX, group)
     hi, lo = both[: len(values)], -both[len(values):]
     bad = [f"{n} (from {lo[i]:g} to {hi[i]:g})" for i, n in enumerate(names) if hi[i] != lo[i]]
     if bad:
@@ -275,8 +287,7 @@ def train(
         if world > 1:
             mine += 1.0  # all-gather by SUM of rows that are 0 except our own
             mine[torch.arange(world) != rank] = 0.0
-            dist.all_reduce(mine, op=dist.ReduceOp.SUM, group=group)
-            mine -= 1.0
+            mine = _allreduce_small(mine, dist.ReduceOp.SUM, group) - 1.0
         common = set(mine[0].tolist())
         for r in range(1, world):
             common &= set(mine[r].tolist())
@@ -358,7 +369,7 @@ def train(
             loss_mean = float(loss_sum) / N
             if world > 1:
                 lt = torch.tensor([loss_mean], dtype=torch.float64)
-                dist.all_reduce(lt, op=dist.ReduceOp.SUM, group=group)
+                lt = _allreduce_small(lt, dist.ReduceOp.SUM, group)
                 loss_mean = float(lt[0]) / world
         step += N
         losses.append(loss_mean)
@@ -399,7 +410,7 @@ def _raise_nonfinite(loss: float, epoch: int, where: str, step: int, rank: int, 
     flags = torch.zeros(world, dtype=torch.float64)
     flags[rank] = 0.0 if math.isfinite(loss) else 1.0
     if world > 1:
-        dist.all_reduce(flags, op=dist.ReduceOp.SUM, group=group)
+        flags = _allreduce_small(flags, dist.ReduceOp.SUM, group)
     ranks = [r for r in range(world) if flags[r] > 0]
     raise FloatingPointError(
         f"non-finite loss at epoch {epoch} (0-based), {where}, after {step} samples per rank, "
@@ -412,7 +423,7 @@ def _raise_local_nonfinite(bad: int, epoch: int, step: int, rank: int, world: in
     code = torch.tensor([float(bad * world + rank) if bad >= 0 else float("inf")],
                         dtype=torch.float64)
     if world > 1:
-        dist.all_reduce(code, op=dist.ReduceOp.MIN, group=group)
+        code = _allreduce_small(code, dist.ReduceOp.MIN, group)
     c = int(code[0])
     i, r = divmod(c, world)
     raise FloatingPointError(
