@@ -86,8 +86,7 @@ def test_monitor_bad_inputs():
     assert len(other._forward_hooks) == 0
 
 
-def test_train_collapse_and_cli(tmp_path):
-    from udl.cli import main
+def test_dataset_models_and_schedule(tmp_path):
     from udl.collapse.train import analysis_epochs, build_model, load_dataset
 
     x, y, c = load_dataset("digits", per_class=30)
@@ -104,6 +103,12 @@ def test_train_collapse_and_cli(tmp_path):
         load_dataset("cifar10-folder")
     with pytest.raises(FileNotFoundError):
         load_dataset("mnist-folder", root=str(tmp_path))
+
+
+@pytest.mark.slow
+def test_cli_train_end_to_end(tmp_path):
+    """``udl collapse train`` on digits: trains, analyses, writes JSON and the figure (~10 s CPU)."""
+    from udl.cli import main
 
     out = tmp_path / "run"
     threads = torch.get_num_threads()
