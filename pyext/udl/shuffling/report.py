@@ -40,6 +40,15 @@ def _lap(res: SectionResult, name: str) -> None:
     _T[0] = now
 
 
+def _ticks(ax, xs) -> None:
+    """Label a log axis at the data's x values only."""
+    from matplotlib.ticker import NullFormatter
+
+    ax.set_xticks(list(xs))
+    ax.set_xticklabels([f"{x:g}" for x in xs])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def _within(fit, lo, hi) -> bool:
     return lo <= fit.slope <= hi
 
@@ -95,6 +104,7 @@ def _run(ctx: Context) -> SectionResult:
         res.add_claim(f"{label}: error ~ K^{want:+.0f} (K >~ kappa)", paper=f"{want:+.0f}",
                       ours=str(fit), holds=ok)
     ax.set(xlabel="epochs K", ylabel="E[F(x_K) - F*]", title=f"E1: error vs K (M={M})")
+    _ticks(ax, Ks)
     ax.legend(fontsize=7)
 
     _lap(res, 'E2')
@@ -147,6 +157,7 @@ def _run(ctx: Context) -> SectionResult:
             rows.append(["M", label, "0 (pitfall)", str(fit)])
         res.numbers[f"slope_M_{alg}_{scheme}"] = round(fit.slope, 3)
     ax.set(xlabel="machines M", ylabel="E[F(x_K) - F*]", title=f"E2: error vs M (K={K2})")
+    _ticks(ax, Ms)
     ax.legend(fontsize=7)
 
     _lap(res, 'E3')
@@ -181,6 +192,7 @@ def _run(ctx: Context) -> SectionResult:
     ax.axvline(N3 / M3, color="gray", lw=0.8)
     ax.set(xlabel="B (local steps between syncs / minibatch)", ylabel="E[F(x_K) - F*]",
            title=f"E3: B (M={M3}, N={N3}, K={K3}; gray: N/M)")
+    _ticks(ax, Bs)
     ax.legend(fontsize=7)
     res.add_claim("local RR: error grows ~B once B >~ N/M (the nu^2 B/(N^2K^2) term)",
                   paper="+1", ours=str(fit_mid), holds=_within(fit_mid, 0.55, 1.35))
@@ -225,6 +237,7 @@ def _run(ctx: Context) -> SectionResult:
     fitB = fit_slope(B4, E4[-1])
     fitT = fit_slope(taus, E4[:, 1])  # B = 8
     ax.loglog(B4, _theory_line(B4, E4[-1], 2.0), "k--", alpha=0.5, label="theory B^2")
+    _ticks(ax, B4)
     ax.set(xlabel="B", ylabel="F(x_K) - F*",
            title=f"E4: heterogeneity (M=2, a=({L:g},{MU:g}), nu=0, K={K4})")
     ax.legend(fontsize=7)
