@@ -25,8 +25,8 @@ def register(subparsers) -> None:
                    help="number of tasks (default: 5; CIFAR-100/Tiny-ImageNet 20)")
     r.add_argument("--epochs", type=int, default=5, help="epochs per task")
     r.add_argument("--batch-size", type=int, default=None,
-                   help="default: 100 (glyphs/digits), 256 (folders)")
-    r.add_argument("--lr", type=float, default=None, help="default 0.06 (glyphs), 0.03 (others)")
+                   help="default: 50 (glyphs/digits), 256 (folders)")
+    r.add_argument("--lr", type=float, default=None, help="default 0.1 (glyphs/digits), 0.03 (folders)")
     r.add_argument("--buffer-size", type=int, default=None, help="default 128 (small), 256")
     r.add_argument("--alpha", type=float, default=0.4, help="LUMP mixup / DER weight")
     r.add_argument("--backbone", default=None, choices=["small", "resnet18"],
@@ -58,8 +58,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         image_size=args.image_size, train_per_class=args.train_per_class,
         backbone=args.backbone or ("resnet18" if folder else "small"),
         proj_dim=2048 if folder else 64, pred_dim=512 if folder else 32,
-        epochs_per_task=args.epochs, batch_size=args.batch_size or (256 if folder else 100),
-        lr=args.lr or (0.03 if folder else 0.06), alpha=args.alpha,
+        epochs_per_task=args.epochs, batch_size=args.batch_size or (256 if folder else 50),
+        lr=args.lr or (0.03 if folder else 0.1), alpha=args.alpha,
         buffer_size=args.buffer_size or (256 if folder else 128),
         knn_k=args.knn_k or (200 if folder else 20), device=args.device)
     if args.method == "lump" and args.alpha <= 0:

@@ -37,7 +37,7 @@ class ExperimentConfig:
     dataset: str = "glyphs"
     root: str | None = None
     num_tasks: int = 5
-    image_size: int = 16
+    image_size: int = 20
     train_per_class: int = 100
     test_per_class: int = 50
     backbone: str = "small"  # "small" (SmallCNN) or "resnet18"
@@ -45,9 +45,9 @@ class ExperimentConfig:
     feat_dim: int = 32
     proj_dim: int = 64
     pred_dim: int = 32
-    epochs_per_task: int = 4
-    batch_size: int = 64
-    lr: float = 0.03
+    epochs_per_task: int = 5
+    batch_size: int = 50
+    lr: float = 0.1
     sup_lr: float = 0.01  # supervised baselines (CE with a lower step size, as SCL uses its own)
     buffer_size: int = 128
     alpha: float = 0.4
