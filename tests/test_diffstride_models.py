@@ -191,3 +191,25 @@ def test_tiny_training_moves_strides():
     after = learned_strides(model)
     moved = sum(abs(a - b) for k in before for a, b in zip(before[k], after[k]))
     assert moved > 1e-3
+
+
+def test_cli_sizes_and_missing_root(capsys, tmp_path):
+    from udl.cli import main
+
+    assert main(["diffstride", "sizes", "32", "--strides", "2"]) == 0
+    assert "S=2 -> 23" in capsys.readouterr().out
+    assert main(["diffstride", "train-cifar", "--root", str(tmp_path / "nope"), "--epochs", "1"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_gemm_method_module():
+    x = torch.randn(2, 3, 20, 17, requires_grad=True)
+    a, b = DiffStride2d((2.2, 1.7)), DiffStride2d((2.2, 1.7), method="gemm")
+    ya, yb = a(x), b(x)
+    torch.testing.assert_close(ya, yb, rtol=1e-4, atol=1e-5)
+    ya.square().sum().backward()
+    yb.square().sum().backward()
+    torch.testing.assert_close(a.strides.grad, b.strides.grad, rtol=1e-3, atol=1e-4)
+    assert "method='gemm'" in repr(b)
+    with pytest.raises(ValueError, match="method"):
+        DiffStride2d(method="fast")

@@ -137,13 +137,16 @@ def spectral_operator(n: int, n_out: int, weights: torch.Tensor) -> torch.Tensor
     return p / n
 
 
-def diffstride2d_gemm(x: torch.Tensor, strides: torch.Tensor, smoothness: float = 4.0) -> torch.Tensor:
+def diffstride2d_gemm(x: torch.Tensor, strides: torch.Tensor, smoothness: float = 4.0,
+                      _host: Sequence[float] | None = None) -> torch.Tensor:
     """Same result as :func:`diffstride2d`, computed as ``y = P_h x P_wᵀ`` with small real matrices
     built from the strides (plain autograd; exact stride gradient). Faster than the FFTs for small
-    maps on some machines, and works in any dtype the matmul supports."""
+    maps on some machines (e.g. 32x32 on CPU), at the cost of saving the input for the backward."""
     _check_x(x, 2)
+    if not (math.isfinite(smoothness) and smoothness > 0):
+        raise ValueError(f"smoothness must be finite and > 0, got {smoothness}")
     strides = _as_strides(strides, 2, x.device)
-    host = _host_strides(strides)
+    host = _host_strides(strides) if _host is None else list(_host)
     cdt = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
     s = strides.to(cdt)
     mats = []

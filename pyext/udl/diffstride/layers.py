@@ -11,6 +11,7 @@ from torch import nn
 from udl.diffstride.functional import (
     _check_x,
     _host_strides,
+    diffstride2d_gemm,
     output_size,
     spectral_operator,
 )
@@ -32,8 +33,12 @@ class _DiffStrideNd(nn.Module):
     _nd = 2
 
     def __init__(self, strides, smoothness: float = 4.0, shared: bool = False,
-                 lower_limit: float = 1.0, upper_limit: float | None = None) -> None:
+                 lower_limit: float = 1.0, upper_limit: float | None = None,
+                 method: str = "fft") -> None:
         super().__init__()
+        if method not in ("fft", "gemm") or (method == "gemm" and self._nd != 2):
+            raise ValueError(f"method must be 'fft' (or 'gemm' for 2-D), got {method!r}")
+        self.method = method
         init = _pair(strides, "strides", self._nd)
         for s in init:
             if not (math.isfinite(s) and s >= 1.0):
@@ -89,14 +94,17 @@ class _DiffStrideNd(nn.Module):
         _check_x(x, self._nd)
         sizes = tuple(x.shape[2:])
         host = self.project_(sizes)
+        if self.method == "gemm":
+            return diffstride2d_gemm(x, self._strides_full(), self.smoothness, _host=host)
         out = [output_size(n, s, self.smoothness) for n, s in zip(sizes, host)]
         return spectral_crop(x, self._strides_full(), self.smoothness, out)
 
     def extra_repr(self) -> str:
         vals = ", ".join(f"{v:.3f}" for v in self.strides.detach().cpu().tolist())
         lim = f"[{self.lower_limit:g}, {'inf' if self.upper_limit is None else f'{self.upper_limit:g}'}]"
+        method = "" if self.method == "fft" else f", method={self.method!r}"
         return (f"strides=({vals}), smoothness={self.smoothness:g}, shared={self.shared}, "
-                f"limits={lim}")
+                f"limits={lim}{method}")
 
 
 class DiffStride2d(_DiffStrideNd):
@@ -107,6 +115,8 @@ class DiffStride2d(_DiffStrideNd):
         smoothness: ramp width R in frequency bins (default 4).
         shared: one stride for both axes (parameter of shape (1,)).
         lower_limit, upper_limit: bounds of the in-place projection done before each forward.
+        method: ``"fft"`` (native fused op, default; saves only the kept spectrum) or ``"gemm"``
+            (``P_h x P_wᵀ`` with plain autograd; can be faster on small maps, saves the input).
 
     Example:
         >>> pool = DiffStride2d(strides=(2.0, 2.0))
@@ -118,8 +128,8 @@ class DiffStride2d(_DiffStrideNd):
 
     def __init__(self, strides: float | Sequence[float] = (2.0, 2.0), smoothness: float = 4.0,
                  shared: bool = False, lower_limit: float = 1.0,
-                 upper_limit: float | None = None) -> None:
-        super().__init__(strides, smoothness, shared, lower_limit, upper_limit)
+                 upper_limit: float | None = None, method: str = "fft") -> None:
+        super().__init__(strides, smoothness, shared, lower_limit, upper_limit, method)
 
 
 class DiffStride1d(_DiffStrideNd):
