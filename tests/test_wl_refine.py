@@ -146,6 +146,19 @@ def test_two_fwl_equals_three_owl_on_random_pairs():
         assert torch.equal(p2[:, None] == p2[None, :], p3[:, None] == p3[None, :])
 
 
+@pytest.mark.parametrize("method", ["cr", "2-fwl", "2-owl", "1-fwl"])
+def test_equivalent_early_exit_matches_full_refinement(method):
+    rng = random.Random(11)
+    for _ in range(6):
+        n = rng.randrange(3, 9)
+        g1 = nx.gnm_random_graph(n, rng.randrange(0, 2 * n), seed=rng.randrange(10**6))
+        g2 = nx.gnm_random_graph(n, g1.number_of_edges(), seed=rng.randrange(10**6))
+        for rounds in (None, 1, 2):
+            full = wl.refine_batch([g1, g2], method, rounds=rounds).same_histogram(0, 1)
+            assert wl.equivalent(g1, g2, method, rounds=rounds) == full
+    assert not wl.equivalent(nx.path_graph(3), nx.path_graph(4))
+
+
 def test_two_fwl_equals_three_owl_on_brec_basic():
     from udl.data.brec import load_brec
 

@@ -246,10 +246,9 @@ def _estimate_bytes(sizes: list[int], k: int, kind: str, return_history: bool) -
     return items * item_bytes + tuples * per_tuple + (tuples * 8 * 8 if return_history else 0)
 
 
-def _run_tuples(u: _graphs.Union, kind: str, k: int, rounds: int, return_history: bool,
-                device: torch.device, memory_limit: int, method_name: str) -> WLResult:
-    from udl.ops.wl import wl_refine_tuples
-
+def _tuple_inputs(u: _graphs.Union, kind: str, k: int, return_history: bool,
+                  memory_limit: int, method_name: str) -> tuple[Tensor, Tensor, Tensor, int, Tensor]:
+    """Initial colours (atomic types), pair codes, op mode and tuple offsets for k-WL."""
     sizes = u.sizes.tolist()
     need = _estimate_bytes(sizes, k, kind, return_history)
     if need > memory_limit:
@@ -285,14 +284,49 @@ def _run_tuples(u: _graphs.Union, kind: str, k: int, rounds: int, return_history
     else:
         pair_code = torch.empty(0, dtype=torch.long)
     mode = {"fwl": 0, "owl": 1}[kind] if k > 1 else 2
-    num_nodes = u.sizes
-    hist, counts = wl_refine_tuples(_move(colors.long(), device), num_nodes,
-                                    _move(pair_code.long(), device), k, mode, rounds,
-                                    return_history)
     tptr = torch.zeros(len(sizes) + 1, dtype=torch.long)
     tptr[1:] = torch.cumsum(torch.tensor([n**k for n in sizes], dtype=torch.long), 0)
-    return _finish(method_name, k, hist.cpu(), counts.cpu(), rounds, tptr, num_nodes,
+    return colors, pair_code, mode, k, tptr
+
+
+def _run_tuples(u: _graphs.Union, kind: str, k: int, rounds: int, return_history: bool,
+                device: torch.device, memory_limit: int, method_name: str) -> WLResult:
+    from udl.ops.wl import wl_refine_tuples
+
+    colors, pair_code, mode, k, tptr = _tuple_inputs(u, kind, k, return_history, memory_limit,
+                                                     method_name)
+    hist, counts = wl_refine_tuples(_move(colors, device), u.sizes, _move(pair_code, device), k,
+                                    mode, rounds, return_history)
+    return _finish(method_name, k, hist.cpu(), counts.cpu(), rounds, tptr, u.sizes,
                    return_history)
+
+
+def _stepper(u: _graphs.Union, kind: str, k: int, device: torch.device, memory_limit: int,
+             method_name: str):
+    """(initial colours, element offsets, step) where ``step(colors) -> (next colours, split)``
+    runs one refinement round (``split`` is False when no class split: stable)."""
+    from udl.ops.wl import wl_refine, wl_refine_tuples
+
+    if kind == "cr":
+        dst, src, code, K, arc_mode = _graphs.arcs(u)
+        N = u.num_nodes
+        c0 = u.node_labels if u.node_labels is not None else torch.zeros(N, dtype=torch.long)
+        args = [_move(t, device) for t in (dst, src, code)]
+
+        def step(c: Tensor) -> tuple[Tensor, bool]:
+            hist, counts = wl_refine(*args, c, K, arc_mode, 1, False)
+            return hist[-1], counts.numel() > 1
+
+        return _move(c0, device), u.node_ptr, step
+    colors, pair_code, mode, k, tptr = _tuple_inputs(u, kind, k, False, memory_limit,
+                                                     method_name)
+    pc = _move(pair_code, device)
+
+    def step_t(c: Tensor) -> tuple[Tensor, bool]:
+        hist, counts = wl_refine_tuples(c, u.sizes, pc, k, mode, 1, False)
+        return hist[-1], counts.numel() > 1
+
+    return _move(colors, device), tptr, step_t
 
 
 def refine_batch(graphs: Sequence[Any] | Any, method: str = "cr", rounds: int | None = None,
@@ -376,15 +410,37 @@ def refine(graph: Any, method: str = "cr", rounds: int | None = None, node_label
 
 
 def equivalent(g1: Any, g2: Any, method: str = "cr", rounds: int | None = None,
-               **kwargs: Any) -> bool:
-    """Whether ``method`` fails to distinguish the two graphs (equal colour histograms after
-    ``rounds`` rounds; ``None``: at the stable colouring of the joint call).
+               node_labels: Any = None, edge_labels: Any = None, directed: bool | None = None,
+               device: str | torch.device = "cpu",
+               memory_limit: int = DEFAULT_MEMORY_LIMIT) -> bool:
+    """Whether ``method`` fails to distinguish the two graphs: equal colour histograms after
+    ``rounds`` rounds (``None``: at the stable colouring of the pair, refined jointly).
 
-    Extra keyword arguments (``node_labels``, ``edge_labels``, ``directed``, ``device``,
-    ``memory_limit``) are passed to :func:`refine_batch`; label lists give one entry per graph.
+    Runs round by round and stops as soon as the histograms differ (a distinguished pair rarely
+    needs the stable colouring). ``node_labels`` / ``edge_labels``: an attribute name, ``False``,
+    ``None``, or a list with one entry per graph; other arguments as in :func:`refine_batch`.
     """
-    res = refine_batch([g1, g2], method, rounds, **kwargs)
-    return res.same_histogram(0, 1)
+    kind, k = parse_method(method)
+    r = _check_rounds(rounds)
+    dev = torch.device(device)
+    u = _graphs.build_union([g1, g2], node_labels, edge_labels, directed,
+                            lazy_symmetry=(kind == "cr"))
+    name = "cr" if kind == "cr" else f"{k}-{kind}"
+    colors, ptr, step = _stepper(u, kind, k, dev, memory_limit, name)
+    p1, p2 = int(ptr[1]), int(ptr[2])
+    if p1 != p2 - p1:
+        return False
+    done = 0
+    while True:
+        a, b = colors[:p1], colors[p1:p2]
+        if not torch.equal(torch.sort(a).values, torch.sort(b).values):
+            return False
+        if done == r:
+            return True
+        colors, split = step(colors)
+        done += 1
+        if not split:
+            return True
 
 
 def equivalent_vertices(g1: Any, v1: int, g2: Any, v2: int, method: str = "cr",
