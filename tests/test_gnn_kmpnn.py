@@ -211,3 +211,16 @@ def test_gin_cuda_matches_cpu():
     m = _seeded(GIN, 2, 1, 8, 3)
     cpu = m(C6)
     torch.testing.assert_close(m.to("cuda")(C6).cpu(), cpu, rtol=1e-9, atol=1e-9)
+
+
+def test_cfi_pairs_are_tight_for_the_bounds():
+    from udl.gnn.separation import cfi_pair
+
+    a3, b3 = cfi_pair(nx.complete_graph(3))
+    assert a3.number_of_nodes() == b3.number_of_nodes() == 18 and not nx.is_isomorphic(a3, b3)
+    assert not separates(_seeded(GIN, 3, 1, 16, 4), a3, b3)    # tw(K3) = 2 > 1: CR fails
+    a4, b4 = cfi_pair(nx.complete_graph(4))
+    assert a4.number_of_nodes() == 40
+    assert not separates(_seeded(KMPNN, 2, 3, 1, 16, 4), a4, b4)  # tw(K4) = 3 > 2: 2-FWL fails
+    with pytest.raises(ValueError, match="connected"):
+        cfi_pair(nx.empty_graph(2))

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 __all__ = ["ModelSpec", "default_specs", "separates", "embed_pair", "brec_comparison", "rook_4x4",
-           "shrikhande", "BrecRow"]
+           "shrikhande", "cfi_pair", "BrecRow"]
 
 
 def rook_4x4():
@@ -34,6 +34,44 @@ def shrikhande():
             for da, db in conn:
                 g.add_edge(4 * a + b, 4 * ((a + da) % 4) + (b + db) % 4)
     return g
+
+
+def cfi_pair(base):
+    """The Cai–Fürer–Immerman pair over a connected base graph ``base`` (networkx): the plain and
+    the twisted CFI graph. They are non-isomorphic; k-FWL separates them iff k >= tw(base)
+    (so CFI(K4), tw 3, fools 2-FWL but not 3-FWL; CFI(K5) fools 3-FWL).
+
+    Per base vertex v of degree d: 2d "a" vertices (v, u, bit) for each neighbour u and 2^(d-1)
+    middle vertices, one per even subset S of the neighbours, joined to (v, u, 1) for u in S and
+    to (v, u, 0) otherwise; per base edge {u, v}: (u, v, i) -- (v, u, i), crossed for one edge.
+    """
+    import itertools
+
+    import networkx as nx
+
+    if base.number_of_nodes() == 0 or not nx.is_connected(base):
+        raise ValueError("base: expected a non-empty connected graph")
+    graphs = []
+    twisted_edge = next(iter(base.edges()))
+    for twist in (False, True):
+        g = nx.Graph()
+        for v in base.nodes():
+            nbrs = sorted(base.neighbors(v))
+            for u in nbrs:
+                g.add_node(("a", v, u, 0))
+                g.add_node(("a", v, u, 1))
+            for r in range(0, len(nbrs) + 1, 2):
+                for subset in itertools.combinations(nbrs, r):
+                    m = ("m", v, subset)
+                    g.add_node(m)
+                    for u in nbrs:
+                        g.add_edge(m, ("a", v, u, 1 if u in subset else 0))
+        for u, v in base.edges():
+            cross = twist and (u, v) == twisted_edge
+            for i in (0, 1):
+                g.add_edge(("a", u, v, i), ("a", v, u, 1 - i if cross else i))
+        graphs.append(nx.convert_node_labels_to_integers(g, ordering="sorted"))
+    return graphs[0], graphs[1]
 
 
 @dataclasses.dataclass
