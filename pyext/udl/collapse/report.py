@@ -9,8 +9,8 @@ import torch
 
 from udl.report import Context, SectionResult, section
 
-_RUNS_QUICK = [("MLP", "mlp", "mse", 40, 0.5), ("MLP", "mlp", "ce", 40, 0.05),
-               ("CNN", "cnn", "mse", 6, 0.5)]
+_RUNS_QUICK = [("MLP", "mlp", "mse", 30, 0.5), ("MLP", "mlp", "ce", 30, 0.05),
+               ("CNN", "cnn", "mse", 5, 0.5)]
 _RUNS_FULL = [("MLP", "mlp", "mse", 250, 0.5), ("MLP", "mlp", "ce", 250, 0.05),
               ("CNN", "cnn", "mse", 45, 0.5), ("CNN", "cnn", "ce", 45, 0.05)]
 
@@ -41,7 +41,7 @@ def run(ctx: Context) -> SectionResult:
         results = []
         for name, arch, loss, epochs, lr in ctx.progress(runs, desc="collapse runs"):
             r = train_collapse(x, y, c, arch=arch, loss=loss, epochs=epochs, lr=lr, weight_decay=5e-4,
-                               eval_epochs=analysis_epochs(epochs, ctx.pick(12, 24), 3),
+                               eval_epochs=analysis_epochs(epochs, ctx.pick(10, 24), 3),
                                device=ctx.device, seed=ctx.seed)
             results.append((f"{name}-{loss.upper()}", loss, r))
     finally:
