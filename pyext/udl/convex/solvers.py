@@ -18,7 +18,6 @@ Both return ``(U [P, d], V [P, d], info)`` with ``info`` a dict (status, value, 
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 
@@ -65,8 +64,8 @@ def solve_cvxpy(X: torch.Tensor, y: torch.Tensor, D: torch.Tensor, beta: float, 
     try:
         import cvxpy as cp
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("solver=%r needs cvxpy (pip install cvxpy); solver='torch' works "
-                          "without it" % solver) from exc
+        raise ImportError(f"solver={solver!r} needs cvxpy (pip install cvxpy); solver='torch' works "
+                          "without it") from exc
     import numpy as np
 
     name = solver.upper()
@@ -132,7 +131,7 @@ def solve_torch(X: torch.Tensor, y: torch.Tensor, D: torch.Tensor, beta: float, 
                 tol: float = 1e-6, max_iter: int = 20000, rho: float | None = None,
                 init: tuple[torch.Tensor, torch.Tensor] | None = None, verbose: bool = False,
                 direct_max_n: int = 3000, check_every: int = 10, relax: float = 1.6,
-                adaptive: bool = True):
+                adaptive: bool = True, cone_scale: float = 1.0):
     """ADMM for the cone-constrained group lasso (see the module docstring).
 
     Args:
@@ -155,7 +154,7 @@ def solve_torch(X: torch.Tensor, y: torch.Tensor, D: torch.Tensor, beta: float, 
     P = D.shape[1]
     with _cpu_threads(X.device, float(n) * d * P):
         U, V, info = _admm(X, y, D.to(X.dtype), float(beta), loss, tol, max_iter, rho, init,
-                           verbose, direct_max_n, check_every, relax, adaptive)
+                           verbose, direct_max_n, check_every, relax, adaptive, cone_scale)
     info["solve_time"] = time.perf_counter() - t_start
     if info["status"] != "optimal":
         warnings.warn(
@@ -166,7 +165,7 @@ def solve_torch(X: torch.Tensor, y: torch.Tensor, D: torch.Tensor, beta: float, 
 
 
 def _admm(X, y, D, beta, loss, tol, max_iter, rho, init, verbose, direct_max_n, check_every,
-          relax=1.6, adaptive=True):
+          relax=1.6, adaptive=True, cone_scale=1.0):
     dtype, dev = X.dtype, X.device
     n, d = X.shape
     P = D.shape[1]
@@ -176,7 +175,8 @@ def _admm(X, y, D, beta, loss, tol, max_iter, rho, init, verbose, direct_max_n, 
     sgn = torch.cat([torch.ones(P, dtype=dtype, device=dev),
                      -torch.ones(P, dtype=dtype, device=dev)])
     DS = D2 * sgn  # fit weights
-    Xh = X / X.norm(dim=1, keepdim=True).clamp_min(1e-300)  # row-normalized for the cones
+    # row-normalized (and weighted) copy of X for the cone constraints
+    Xh = cone_scale * X / X.norm(dim=1, keepdim=True).clamp_min(1e-300)
     M = torch.eye(d, dtype=dtype, device=dev) + Xh.T @ Xh
     Minv = torch.linalg.inv(M)
     XMinv = X @ Minv  # [n, d]
