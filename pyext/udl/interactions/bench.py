@@ -37,6 +37,15 @@ def sizes(quick: bool) -> dict[str, int]:
     return {"pairs": 4, "contexts": 10} if quick else {"pairs": 50, "contexts": 100}
 
 
+def _interleaved(fns, device: str, repeat: int) -> list[float]:
+    """Median times of ``fns``, run alternately (fair under fluctuating machine load)."""
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeat):
+        for t, fn in zip(times, fns):
+            t.append(time_fn(fn, device, repeat=1, warmup=0))
+    return [sorted(t)[len(t) // 2] for t in times]
+
+
 def _cnn_rows(quick: bool, device: str) -> list[BenchRow]:
     from udl.interactions.official_port import official_interactions
 
@@ -64,9 +73,8 @@ def _cnn_rows(quick: bool, device: str) -> list[BenchRow]:
             for s in range(0, forwards, bs):
                 model(floor_batch[: min(bs, forwards - s)])
 
-    repeat = 3 if quick else 1
-    t_ours = time_fn(ours, device, repeat=repeat, warmup=0)
-    t_floor = time_fn(floor, device, repeat=repeat, warmup=0)
+    repeat = 5 if quick else 2
+    t_ours, t_floor = _interleaved([ours, floor], device, repeat)
     case = (f"CNN 3x32x32, n=256 (16x16 grid), 13 orders, {sz['pairs']} pairs, "
             f"{sz['contexts']} contexts")
     rows = [BenchRow("interactions", case, "udl.multi_order_interaction", "plain forwards (floor)",
@@ -79,7 +87,7 @@ def _cnn_rows(quick: bool, device: str) -> list[BenchRow]:
         def official():
             return official_interactions(model, x[0], label, pairs_np, orders, sz["contexts"])
 
-        t_off = time_fn(official, device, repeat=repeat, warmup=0)
+        t_off = time_fn(official, device, repeat=1 if not quick else 3, warmup=0)
         rows.append(BenchRow("interactions", case, "udl.multi_order_interaction",
                              "official per-pair pipeline (port)", t_ours, t_off,
                              goal="ratio >= 3",
