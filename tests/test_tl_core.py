@@ -294,6 +294,10 @@ def test_cli_table_and_analyze(capsys):
     assert data["num_vars"] == 2 and data["syntactic_vars"] == 4
     assert main(["tl", "analyze", "sum_{x2} E(x1"]) == 2
     assert "expected ')'" in capsys.readouterr().err
+    assert main(["tl", "brec", "--categories", "basic", "--per-category", "2", "--models", "GIN",
+                 "--no-wl"]) == 0
+    assert "GIN" in capsys.readouterr().out
+    assert main(["tl", "brec", "--models", "nope"]) == 2
     assert main(["tl", "analyze", "P(x3)", "--free", "x1"]) == 2
     assert "unbound variable" in capsys.readouterr().err
 

@@ -36,6 +36,33 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_brec(args: argparse.Namespace) -> int:
+    from udl.gnn.separation import brec_comparison, default_specs
+
+    specs = default_specs(layers=args.layers, hidden=args.hidden, max_nodes_3=args.max_nodes_3)
+    specs[1].max_nodes = args.max_nodes_2
+    if args.models:
+        known = {s.name for s in specs}
+        unknown = sorted(set(args.models) - known)
+        if unknown:
+            raise ValueError(f"--models: unknown {unknown}; known: {sorted(known)}")
+        specs = [s for s in specs if s.name in args.models]
+    rows = brec_comparison(specs, args.categories, args.per_category, seed=args.seed, use_wl=not args.no_wl)
+    header = ["model", "bound", "category", "pairs run", "model separates", "bound separates", "violations",
+              "s"]
+    bound = {s.name: s.wl_method for s in specs}
+    data = [[r.model, bound[r.model], r.category, r.pairs, r.model_separated,
+             "-" if r.wl_separated is None else r.wl_separated, "-" if r.violations is None else r.violations,
+             f"{r.seconds:.1f}"] for r in rows]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *data)]
+    print("  ".join(str(c).ljust(w) for c, w in zip(header, widths)))
+    print("  ".join("-" * w for w in widths))
+    for row in data:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
+    violations = sum(r.violations or 0 for r in rows)
+    return 1 if violations else 0
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser("tl", help="tensor language: bound a GNN by a WL test (Geerts & Reutter)")
     sub = p.add_subparsers(dest="tl_command", metavar="SUBCOMMAND")
@@ -52,3 +79,15 @@ def register(subparsers) -> None:
     a.add_argument("--free", nargs="+", metavar="VAR", help="allowed free variables (others: error)")
     a.add_argument("--json", action="store_true", help="print JSON")
     a.set_defaults(func=_cmd_analyze)
+
+    b = sub.add_parser("brec", help="random-weight GIN / 2-MPNN / 3-MPNN vs their WL bounds on BREC")
+    b.add_argument("--categories", nargs="+", metavar="CAT", help="BREC categories (default: all)")
+    b.add_argument("--per-category", type=int, default=None, help="first N pairs per category")
+    b.add_argument("--models", nargs="+", metavar="NAME", help="GIN, 2-MPNN, 3-MPNN (default: all)")
+    b.add_argument("--layers", type=int, default=3, help="layers = WL rounds compared (default 3)")
+    b.add_argument("--hidden", type=int, default=16, help="hidden channels (default 16)")
+    b.add_argument("--max-nodes-2", type=int, default=70, help="skip bigger graphs for 2-MPNN (default 70)")
+    b.add_argument("--max-nodes-3", type=int, default=20, help="skip bigger graphs for 3-MPNN (default 20)")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--no-wl", action="store_true", help="do not run the WL bounds (udl.wl)")
+    b.set_defaults(func=_cmd_brec)
