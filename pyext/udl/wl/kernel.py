@@ -21,7 +21,8 @@ class WLHistogram:
     graphs (round by round, in canonical order); :meth:`transform` refines the reference graphs
     together with the new ones, so colour ids are shared exactly, and drops colours never seen in
     the reference set (as grakel does). ``K = Φ(G) Φ(H)ᵀ`` equals grakel's
-    ``WeisfeilerLehman(n_iter=rounds + 1, base_graph_kernel=VertexHistogram)``.
+    ``WeisfeilerLehman(n_iter=rounds, base_graph_kernel=VertexHistogram)`` (grakel's n_iter
+    counts refinement rounds; round 0 is always included).
 
     Args:
         rounds: refinement rounds h (features for rounds 0..h).
