@@ -228,6 +228,8 @@ BAD = [
      "strides must have 2"),
     (lambda: diffstride2d(torch.randn(1, 1, 8, 8), torch.tensor([2, 2])), TypeError,
      "strides must be a floating"),
+    (lambda: diffstride2d(torch.randn(1, 1, 8, 8), torch.tensor([2.0, 2.0], device="meta")),
+     ValueError, "same device"),
 ]
 
 
