@@ -191,6 +191,9 @@ def test_empty_and_isolated_graphs():
     assert torch.isfinite(m(g)).all()
     one = nx.empty_graph(1)
     assert m(one).shape == (1, 2)
+    # the empty graph: the read-out sums over nothing, so the output is head(0)
+    empty = m(nx.empty_graph(0))
+    torch.testing.assert_close(empty, m.head(torch.zeros(1, 4, dtype=DT)))
     # graphs that differ only by an isolated vertex are separated (2-FWL sees the vertex count)
     assert separates(m, nx.empty_graph(2), nx.empty_graph(3))
 
