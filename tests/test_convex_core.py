@@ -492,3 +492,16 @@ def test_import_and_torch_solver_without_cvxpy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "ok" in out.stdout
+
+
+@pytest.mark.cuda
+@pytest.mark.filterwarnings("ignore::udl.convex.ConvexSolverWarning")
+@pytest.mark.parametrize("dtype,rel", [(torch.float64, 1e-5), (torch.float32, 1e-3)])
+def test_torch_solver_on_cuda(dtype, rel):
+    pytest.importorskip("cvxpy")
+    X, y = _instance()
+    ref = cx.ConvexReLU(BETA).fit(X, y).value
+    res = cx.ConvexReLU(BETA, solver="torch", device="cuda", dtype=dtype, tol=1e-7,
+                        max_iter=20000).fit(X, y)
+    assert res.U.device.type == "cpu"
+    assert res.value == pytest.approx(ref, rel=rel)
