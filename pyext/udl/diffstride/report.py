@@ -34,9 +34,9 @@ def _run(ctx: Context) -> SectionResult:
     from udl.diffstride import complexity, output_size, resnet18
     from udl.diffstride.train import _batches, digits_32, fit
 
-    n_train, n_test = ctx.pick(quick=(256, 300), full=(900, 500))
+    n_train, n_test = ctx.pick(quick=(256, 300), full=(700, 500))
     size = ctx.pick(quick=24, full=32)
-    epochs = ctx.pick(quick=2, full=5)
+    epochs = ctx.pick(quick=2, full=4)
     width = 4
     lams = ctx.pick(quick=[1.0], full=[0.5, 2.0])
     batch = 16
@@ -128,15 +128,14 @@ def _run(ctx: Context) -> SectionResult:
     res.numbers.update({f"acc_{p}": a for p, a in acc.items()})
     res.numbers["stride_total_change"] = moved
     res.numbers["lambda_sweep"] = [{"lam": lam, "acc": a, "macs": m} for lam, a, m in trade]
-    margin = 0.02 if not ctx.quick else 0.0
     res.add_claim("From a poor stride init, DiffStride beats strided convolutions",
                   paper="C10 (1,1,3,2,3): 94.19 vs 89.21 (official README)",
                   ours=f"digits: {acc['diffstride']:.3f} vs {acc['strided']:.3f}",
-                  holds=(acc["diffstride"] >= acc["strided"] - margin) if not ctx.quick else None)
+                  holds=(acc["diffstride"] > acc["strided"]) if not ctx.quick else None)
     res.add_claim("... and fixed spectral pooling",
                   paper="C10 (1,1,3,2,3): 94.19 vs 92.00 (official README)",
                   ours=f"digits: {acc['diffstride']:.3f} vs {acc['spectral']:.3f}",
-                  holds=(acc["diffstride"] >= acc["spectral"] - margin) if not ctx.quick else None)
+                  holds=(acc["diffstride"] > acc["spectral"]) if not ctx.quick else None)
     res.add_claim("Strides are learned (they move away from the initialisation)",
                   paper="strides converge away from init", ours=f"sum |ΔS| = {moved:.2f}",
                   holds=moved > 0.05)
@@ -155,6 +154,10 @@ def _run(ctx: Context) -> SectionResult:
                      "only indicative. AdamW (lr 3e-3, strides 0.05, cosine) instead of the paper's "
                      "long SGD schedule; R = 4 bins, so DiffStride keeps larger maps than the "
                      "strided baseline (more multiply-adds, see the table).")
+    res.notes.append("Digits are 8x8 images upsampled to 32x32: they carry almost no high "
+                     "frequencies, so an aggressive stride of 3 loses little and the strided "
+                     "baseline is not hurt the way it is on CIFAR; the accuracy claims are a weak "
+                     "test at this scale.")
     if ctx.quick:
         res.notes.append("Quick mode: 256 images at 24x24, 2 epochs — too short to decide the "
                          "accuracy claims (marked undecided).")
