@@ -154,6 +154,38 @@ def test_opcheck():
                           (values, torch.tensor([0, 5, 12])))
 
 
+def test_masked_inputs_gradcheck(device):
+    n = 10
+    x, base, pm, pairs, rows = _case(n, shape=(2, 3, 4), dtype=torch.float64, device=device)
+    rows = rows[::5].contiguous()
+    x.requires_grad_(True)
+    base.requires_grad_(True)
+    assert torch.autograd.gradcheck(
+        lambda a, b: ops.masked_inputs(a, b, pm, pairs, rows, n, 9)[0], (x, base))
+    # gradient = number of (row, term) slots where the element is present / absent
+    masked, ctx = ops.masked_inputs(x, base, pm, pairs, rows, n, 9)
+    masked.sum().backward()
+    ref = masked_inputs_reference(torch.ones_like(x), torch.zeros_like(base), pm, pairs, rows,
+                                  ctx, n)
+    present = ref.sum(dim=(0, 1))
+    torch.testing.assert_close(x.grad, present)
+    torch.testing.assert_close(base.grad, 4 * rows.shape[0] - present)
+
+
+def test_opcheck_with_grad():
+    n = 10
+    x, base, pm, pairs, rows = _case(n, dtype=torch.float64)
+    torch.library.opcheck(torch.ops.udl.interaction_masked_inputs.default,
+                          (x.requires_grad_(True), base.requires_grad_(True), pm, pairs, rows[:8],
+                           n, 3))
+    masked, ctx = ops.masked_inputs(x.detach(), base.detach(), pm, pairs, rows[:8], n, 3)
+    torch.library.opcheck(torch.ops.udl.interaction_masked_inputs_backward.default,
+                          (torch.randn_like(masked), ctx, pm, pairs, rows[:8], n))
+    with pytest.raises(RuntimeError, match="contexts must have shape"):
+        torch.ops.udl.interaction_masked_inputs_backward(masked, ctx[:, :0], pm, pairs, rows[:8],
+                                                         n)
+
+
 def test_bad_inputs():
     n = 10
     x, base, pm, pairs, rows = _case(n)

@@ -51,3 +51,38 @@ inline std::vector<int64_t> masked_shape(int64_t num_rows, const at::Tensor& x) 
 
 }  // namespace interactions
 }  // namespace udl
+
+namespace udl {
+namespace interactions {
+
+inline void check_masked_backward_args(const at::Tensor& grad, const at::Tensor& contexts,
+                                       const at::Tensor& player_map, const at::Tensor& pairs,
+                                       const at::Tensor& rows, int64_t num_players) {
+  UDL_CHECK_FLOATING(grad, "grad");
+  TORCH_CHECK(num_players >= 2, "num_players must be >= 2, got ", num_players);
+  UDL_CHECK_DTYPE(rows, "rows", at::kLong);
+  TORCH_CHECK(rows.dim() == 2 && rows.size(1) == 4, "rows must have shape [R, 4], got ",
+              rows.sizes());
+  const int64_t R = rows.size(0);
+  TORCH_CHECK(grad.dim() >= 2 && grad.size(0) == R && grad.size(1) == 4,
+              "grad must have shape [R, 4, *F] with R = ", R, ", got ", grad.sizes());
+  TORCH_CHECK(grad.sizes().slice(2) == player_map.sizes(),
+              "grad must have shape [R, 4, *F] with F = player_map's shape ", player_map.sizes(),
+              ", got ", grad.sizes());
+  UDL_CHECK_DTYPE(player_map, "player_map", at::kLong);
+  UDL_CHECK_DTYPE(contexts, "contexts", at::kLong);
+  TORCH_CHECK(contexts.dim() == 2 && contexts.size(0) == R &&
+                  contexts.size(1) == (num_players + 63) / 64,
+              "contexts must have shape [R, ceil(n / 64)] = [", R, ", ", (num_players + 63) / 64,
+              "], got ", contexts.sizes());
+  UDL_CHECK_DTYPE(pairs, "pairs", at::kLong);
+  TORCH_CHECK(pairs.dim() == 2 && pairs.size(1) == 2, "pairs must have shape [P, 2], got ",
+              pairs.sizes());
+  UDL_CHECK_SAME_DEVICE(grad, "grad", contexts, "contexts");
+  UDL_CHECK_SAME_DEVICE(grad, "grad", player_map, "player_map");
+  UDL_CHECK_SAME_DEVICE(grad, "grad", pairs, "pairs");
+  UDL_CHECK_SAME_DEVICE(grad, "grad", rows, "rows");
+}
+
+}  // namespace interactions
+}  // namespace udl

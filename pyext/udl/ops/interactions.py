@@ -4,9 +4,11 @@ per-(pair, order) mean/variance reduction.
 * :func:`masked_inputs` wraps ``torch.ops.udl.interaction_masked_inputs``.
 * :func:`reduce_deltas` wraps ``torch.ops.udl.interaction_reduce``.
 
-Both ops are measurement primitives over inputs that do not require gradients (the masked inputs
-feed a model under ``torch.no_grad``); they have fake kernels for ``torch.compile`` and no autograd
-formula (calling them on tensors that require grad gives outputs without history).
+Both have fake kernels for ``torch.compile``. ``masked_inputs`` is differentiable with respect to
+``x`` and ``baseline`` (its backward is the registered op
+``udl::interaction_masked_inputs_backward``: each element's gradient goes to ``x`` where the
+player is present in that term and to ``baseline`` where it is absent). ``reduce_deltas`` is a
+measurement reduction without an autograd formula.
 """
 
 from __future__ import annotations
@@ -87,3 +89,29 @@ def _reduce_fake(values, offsets):
     torch._check(offsets.dim() == 1 and offsets.shape[0] >= 1, lambda: "offsets must be 1-D")
     g = offsets.shape[0] - 1
     return values.new_empty((g,)), values.new_empty((g,))
+
+
+@torch.library.register_fake("udl::interaction_masked_inputs_backward")
+def _masked_inputs_backward_fake(grad, contexts, player_map, pairs, rows, num_players):
+    torch._check(grad.dim() >= 2 and grad.shape[1] == 4, lambda: "grad must be [R, 4, *F]")
+    return grad.new_empty(player_map.shape), grad.new_empty(player_map.shape)
+
+
+def _masked_setup_context(ctx, inputs, output):
+    _, _, player_map, pairs, rows, num_players, _ = inputs
+    ctx.save_for_backward(output[1], player_map, pairs, rows)
+    ctx.num_players = num_players
+
+
+def _masked_backward(ctx, grad_masked, grad_contexts):
+    contexts, player_map, pairs, rows = ctx.saved_tensors
+    if grad_masked is None:
+        return None, None, None, None, None, None, None
+    grad_x, grad_b = torch.ops.udl.interaction_masked_inputs_backward(
+        grad_masked, contexts, player_map, pairs, rows, ctx.num_players)
+    return (grad_x if ctx.needs_input_grad[0] else None,
+            grad_b if ctx.needs_input_grad[1] else None, None, None, None, None, None)
+
+
+torch.library.register_autograd("udl::interaction_masked_inputs", _masked_backward,
+                                setup_context=_masked_setup_context)
