@@ -224,6 +224,12 @@ def test_cpu_cuda_parity():
     a, ca = ops.masked_inputs(x, base, pm, pairs, rows, n, 11)
     b, cb = ops.masked_inputs(x.cuda(), base.cuda(), pm.cuda(), pairs.cuda(), rows.cuda(), n, 11)
     assert torch.equal(ca, cb.cpu()) and torch.equal(a, b.cpu())
+    g = torch.randn_like(a)
+    gx1, gb1 = torch.ops.udl.interaction_masked_inputs_backward(g, ca, pm, pairs, rows, n)
+    gx2, gb2 = torch.ops.udl.interaction_masked_inputs_backward(g.cuda(), cb, pm.cuda(),
+                                                                pairs.cuda(), rows.cuda(), n)
+    torch.testing.assert_close(gx1, gx2.cpu())
+    torch.testing.assert_close(gb1, gb2.cpu())
     values = torch.randn(40, 4, dtype=torch.float64)
     off = torch.tensor([0, 3, 3, 20, 40])
     m1, v1 = ops.reduce_deltas(values, off)
