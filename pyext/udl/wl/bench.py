@@ -26,7 +26,8 @@ def random_graph(n: int, m: int, seed: int = 0) -> torch.Tensor:
 
 def small_graph_batch(count: int, seed: int = 0, lo: int = 20, hi: int = 40,
                       avg_degree: float = 4.0) -> list[tuple[torch.Tensor, int]]:
-    """``count`` random graphs with ``lo``..``hi`` nodes as (edge_index both directions, n)."""
+    """``count`` simple random graphs with ``lo``..``hi`` nodes as (edge_index both directions,
+    n)."""
     g = torch.Generator().manual_seed(seed)
     out = []
     sizes = torch.randint(lo, hi + 1, (count,), generator=g).tolist()
@@ -34,6 +35,8 @@ def small_graph_batch(count: int, seed: int = 0, lo: int = 20, hi: int = 40,
         m = int(n * avg_degree / 2)
         ei = torch.randint(0, n, (2, m), generator=g)
         ei = ei[:, ei[0] != ei[1]]
+        key = torch.unique(torch.minimum(ei[0], ei[1]) * n + torch.maximum(ei[0], ei[1]))
+        ei = torch.stack([key // n, key % n])  # simple graph: no multi-edges
         out.append((torch.cat([ei, ei.flip(0)], 1), n))
     return out
 
@@ -151,24 +154,15 @@ def side_by_side(quick: bool, device: str) -> list[BenchRow]:
         labels = [{v: v % 3 for v in range(k)} for _, k in kgraphs]
         gk = [GkGraph([tuple(x) for x in e.t().tolist()], node_labels=lab)
               for (e, _), lab in zip(kgraphs, labels)]
-        data = [(e, k) for e, k in kgraphs]
-        nl = [torch.arange(k) % 3 for _, k in kgraphs]
+        from torch_geometric.data import Data
+
+        data_labelled = [Data(edge_index=e, num_nodes=k, x=torch.arange(k) % 3)
+                         for e, k in kgraphs]
 
         def ours_kernel():
-            from udl.wl.core import refine_batch
+            from udl.wl import WLHistogram
 
-            res = refine_batch(data, rounds=4, node_labels=nl, return_history=True)
-            feats = []
-            for h in res.history:
-                B = res.num_graphs
-                graph = torch.repeat_interleave(torch.arange(B), res.num_nodes)
-                C = int(h.max()) + 1
-                f = torch.zeros(B, C, dtype=torch.float64)
-                f.index_put_((graph, h), torch.ones(h.numel(), dtype=torch.float64),
-                             accumulate=True)
-                feats.append(f)
-            F = torch.cat(feats, 1)
-            return F @ F.T
+            return WLHistogram(rounds=4, node_labels=None).fit(data_labelled).kernel()
 
         ours_k = time_fn(ours_kernel, repeat=repeat)
         K_ours = ours_kernel()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -91,7 +92,9 @@ class WLHistogram:
             vals.append(cnt)
             offset += ref_colors.numel()
         idx = torch.stack([torch.cat(rows), torch.cat(cols)])
-        return sparse_coo(idx, torch.cat(vals).to(torch.float64), (B, offset))
+        # Rows restart in every round: sort the (row, column) pairs once to get a coalesced tensor.
+        order = torch.argsort(idx[0] * max(offset, 1) + idx[1])
+        return sparse_coo(idx[:, order], torch.cat(vals).to(torch.float64)[order], (B, offset))
 
     def fit(self, graphs: Sequence[Any]) -> WLHistogram:
         """Fix the reference graphs (the feature columns)."""
@@ -115,18 +118,20 @@ class WLHistogram:
                               torch.empty(0, dtype=torch.float64), (0, self.num_features))
         ref = len(self._fitted)
         feats = self._features(self._fitted + graphs, ref)
-        dense = feats.to_dense()[ref:]
-        return dense.to_sparse()
+        return feats.index_select(0, torch.arange(ref, ref + len(graphs))).coalesce()
 
     def kernel(self, graphs: Sequence[Any] | None = None) -> Tensor:
         """Kernel matrix ``Tensor[B', B]`` (float64) between ``graphs`` (default: the reference
         graphs themselves) and the reference graphs."""
         self._check_fitted()
-        ref = self._ref_features.to_dense()
-        x = ref if graphs is None else self.transform(graphs).to_dense()
-        K = x @ ref.T
+        ref = self._ref_features
+        x = ref if graphs is None else self.transform(graphs)
+        # Sparse x sparse product: features can have far more columns than there are graphs.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+            K = torch.sparse.mm(x, ref.t().coalesce()).to_dense()
         if self.normalize:
-            dx = (x * x).sum(1).sqrt().clamp_min(1e-300)
-            dr = (ref * ref).sum(1).sqrt().clamp_min(1e-300)
+            dx = torch.sparse.sum(x * x, 1).to_dense().sqrt().clamp_min(1e-300)
+            dr = torch.sparse.sum(ref * ref, 1).to_dense().sqrt().clamp_min(1e-300)
             K = K / dx[:, None] / dr[None, :]
         return K
