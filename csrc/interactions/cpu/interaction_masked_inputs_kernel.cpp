@@ -67,27 +67,34 @@ std::tuple<at::Tensor, at::Tensor> interaction_masked_inputs_cpu(
         auto* ctx = reinterpret_cast<uint64_t*>(contexts.data_ptr<int64_t>());
         const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(D, 1));
         at::parallel_for(0, num_rows, grain, [&](int64_t begin, int64_t end) {
+          // Per row, a lookup table code[p + 1] of 4 bits (term t present <=> bit t), so the
+          // element loop is a gather and 4 branch-free selects. code[0] is the "-1" player.
+          std::vector<uint8_t> code(static_cast<size_t>(n + 1));
           for (int64_t r = begin; r < end; ++r) {
             const int64_t* row = rw + 4 * r;
             const int64_t i = pr[2 * row[0]], j = pr[2 * row[0] + 1];
             uint64_t* bits = ctx + r * num_words;
             interactions::make_context(bits, num_words, n, i, j, row[1], row[2], row[3] != 0,
                                        static_cast<uint64_t>(seed));
+            code[0] = 0xF;
+            for (int64_t p = 0; p < n; ++p) {
+              code[p + 1] = interactions::test_bit(bits, p) ? 0xF : 0x0;
+            }
+            code[i + 1] = 0x3;  // S u {i, j} and S u {i}
+            code[j + 1] = 0x5;  // S u {i, j} and S u {j}
+            const uint8_t* cd = code.data() + 1;
             scalar_t* o0 = out + (4 * r) * D;
             scalar_t* o1 = o0 + D;
             scalar_t* o2 = o1 + D;
             scalar_t* o3 = o2 + D;
             for (int64_t e = 0; e < D; ++e) {
-              const int64_t p = pm[e];
+              const uint8_t c = cd[pm[e]];
               const scalar_t xv = xp[e];
               const scalar_t bv = bp[e];
-              const bool in_s = p < 0 || interactions::test_bit(bits, p);
-              const bool is_i = p == i;
-              const bool is_j = p == j;
-              o0[e] = (in_s || is_i || is_j) ? xv : bv;
-              o1[e] = (in_s || is_i) ? xv : bv;
-              o2[e] = (in_s || is_j) ? xv : bv;
-              o3[e] = in_s ? xv : bv;
+              o0[e] = (c & 1) ? xv : bv;
+              o1[e] = (c & 2) ? xv : bv;
+              o2[e] = (c & 4) ? xv : bv;
+              o3[e] = (c & 8) ? xv : bv;
             }
           }
         });
