@@ -110,8 +110,8 @@ def _run(ctx: Context) -> SectionResult:
     ax.bar(xs + 0.2, adv, 0.4, label="PGD eps=0.1 (L-inf, 10 steps)")
     ax.set_xticks(xs.tolist(), variants)
     ax.set_ylabel("test accuracy")
-    ax.set_ylim(0, 1)
-    ax.legend(fontsize=7)
+    ax.set_ylim(0, 1.2)
+    ax.legend(fontsize=7, loc="upper center", ncol=2)
     ax.set_title("MLP robustness by interaction order")
     res.add_figure(ctx.savefig(fig, "interactions_robustness.png"),
                    "Clean and PGD accuracy of the MLPs trained normally and with order losses.")
