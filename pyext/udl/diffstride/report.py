@@ -34,9 +34,9 @@ def _run(ctx: Context) -> SectionResult:
     from udl.diffstride import complexity, output_size, resnet18
     from udl.diffstride.train import _batches, digits_32, fit
 
-    n_train, n_test = ctx.pick(quick=(256, 300), full=(500, 500))
+    n_train, n_test = ctx.pick(quick=(256, 300), full=(900, 500))
     size = ctx.pick(quick=24, full=32)
-    epochs = ctx.pick(quick=2, full=4)
+    epochs = ctx.pick(quick=2, full=5)
     width = 4
     lams = ctx.pick(quick=[1.0], full=[0.5, 2.0])
     batch = 16
