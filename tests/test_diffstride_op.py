@@ -273,3 +273,17 @@ def test_cuda_matches_cpu():
     x64 = x.double().cuda()
     s64 = s.detach().double().cuda()
     torch.testing.assert_close(diffstride2d(x64, s64).cpu(), diffstride_reference(x.double(), s.double()))
+
+
+def test_torch_compile_fullgraph_with_fixed_sizes():
+    s = torch.tensor([2.0, 2.0], requires_grad=True)
+    x = torch.randn(2, 3, 32, 32)
+
+    def f(xx, ss):
+        return spectral_crop(xx, ss, 4.0, [23, 23]).square().mean()
+
+    compiled = torch.compile(f, fullgraph=True, backend="aot_eager")
+    loss = compiled(x, s)
+    (gc,) = torch.autograd.grad(loss, s)
+    (ge,) = torch.autograd.grad(f(x, s), s)
+    torch.testing.assert_close(gc, ge)
