@@ -20,6 +20,7 @@ from udl.convex._core import (
     beta_from_scnn,
     network_objective,
     scnn_lambda,
+    train_adam,
 )
 from udl.convex.model import ConvexReLU, ConvexResult
 from udl.convex.optimality import (
@@ -69,6 +70,7 @@ __all__ = [
     "from_network",
     "is_optimal",
     "network_objective",
+    "train_adam",
     "neuron_patterns",
     "optimal_set",
     "path_to_global",

@@ -29,6 +29,7 @@ __all__ = [
     "loss_grad",
     "network_objective",
     "network_forward",
+    "train_adam",
 ]
 
 LOSSES = ("squared", "logistic", "hinge")
@@ -232,6 +233,30 @@ def _objective(W: torch.Tensor, a: torch.Tensor, X: torch.Tensor, y: torch.Tenso
                loss: str) -> float:
     f = network_forward(W, a, X)
     return float(loss_value(f, y, loss) + 0.5 * beta * ((W ** 2).sum() + (a ** 2).sum()))
+
+
+def train_adam(X: torch.Tensor, y: torch.Tensor, width: int, beta: float, steps: int,
+               lr: float = 2e-2, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Train the non-convex network on F (squared loss) with Adam and a cosine schedule.
+
+    The baseline the convex program is compared with. ``X``: ``[n, d]``, ``y``: ``[n]``, both
+    float64; returns ``(W [width, d], alpha [width])``. Initialisation ``N(0, 1/d)`` for ``W`` and
+    ``N(0, 1/width)`` for ``alpha`` from ``seed``.
+    """
+    g = torch.Generator().manual_seed(seed)
+    d = X.shape[1]
+    W = (torch.randn(width, d, dtype=X.dtype, generator=g) / math.sqrt(d)).requires_grad_()
+    a = (torch.randn(width, dtype=X.dtype, generator=g) / math.sqrt(width)).requires_grad_()
+    opt = torch.optim.Adam([W, a], lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    for _ in range(steps):
+        opt.zero_grad()
+        F = (0.5 * ((torch.relu(X @ W.T) @ a - y) ** 2).sum()
+             + 0.5 * beta * ((W ** 2).sum() + (a ** 2).sum()))
+        F.backward()
+        opt.step()
+        sched.step()
+    return W.detach(), a.detach()
 
 
 def convex_blocks_to_network(U: torch.Tensor, V: torch.Tensor, zero_tol: float = 0.0

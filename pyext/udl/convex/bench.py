@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import importlib.util
-import math
 import time
 import warnings
 
@@ -101,7 +100,7 @@ def _torch_vs_scnn(n, d, P, beta, device) -> BenchRow | None:
 def _convex_vs_adam(m, runs, steps) -> BenchRow | None:
     if importlib.util.find_spec("cvxpy") is None:
         return None
-    from udl.convex import ConvexReLU, network_objective
+    from udl.convex import ConvexReLU, network_objective, train_adam
 
     g = torch.Generator().manual_seed(1)
     X = torch.randn(10, 3, dtype=torch.float64, generator=g)
@@ -110,19 +109,7 @@ def _convex_vs_adam(m, runs, steps) -> BenchRow | None:
     res, t_cvx = _timed(lambda: ConvexReLU(beta).fit(X, y))
 
     def adam(seed):
-        gg = torch.Generator().manual_seed(seed)
-        W = (torch.randn(m, 3, dtype=torch.float64, generator=gg) / math.sqrt(3)).requires_grad_()
-        a = (torch.randn(m, dtype=torch.float64, generator=gg) / math.sqrt(m)).requires_grad_()
-        opt = torch.optim.Adam([W, a], lr=1e-2)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-        for _ in range(steps):
-            opt.zero_grad()
-            F = (0.5 * ((torch.relu(X @ W.T) @ a - y) ** 2).sum()
-                 + 0.5 * beta * ((W ** 2).sum() + (a ** 2).sum()))
-            F.backward()
-            opt.step()
-            sched.step()
-        return network_objective((W.detach(), a.detach()), X, y, beta)
+        return network_objective(train_adam(X, y, m, beta, steps, lr=1e-2, seed=seed), X, y, beta)
 
     torch.set_num_threads(1)  # tiny problem: BLAS threads only add contention
     vals, t_adam = _timed(lambda: [adam(s) for s in range(runs)])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from udl.report import Context, SectionResult, section
@@ -17,20 +15,9 @@ def _toy(n: int, seed: int):
 
 
 def _adam(X, y, m, beta, seed, steps):
-    g = torch.Generator().manual_seed(seed)
-    d = X.shape[1]
-    W = (torch.randn(m, d, dtype=torch.float64, generator=g) / math.sqrt(d)).requires_grad_()
-    a = (torch.randn(m, dtype=torch.float64, generator=g) / math.sqrt(m)).requires_grad_()
-    opt = torch.optim.Adam([W, a], lr=2e-2)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    for _ in range(steps):
-        opt.zero_grad()
-        F = (0.5 * ((torch.relu(X @ W.T) @ a - y) ** 2).sum()
-             + 0.5 * beta * ((W ** 2).sum() + (a ** 2).sum()))
-        F.backward()
-        opt.step()
-        sched.step()
-    return W.detach(), a.detach()
+    from udl.convex import train_adam
+
+    return train_adam(X, y, m, beta, steps, lr=2e-2, seed=seed)
 
 
 @section("convex", title="Convex two-layer ReLU networks: exact optimum, optimal set, "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from udl._utils import torch_threads
 from udl.report import Context, SectionResult, section
 
 POOR_INIT = (1, 1, 3, 2, 3)
@@ -19,13 +20,8 @@ POOR_INIT = (1, 1, 3, 2, 3)
 def run(ctx: Context) -> SectionResult:
     # Tiny CNNs on a shared CPU: one intra-op thread avoids OpenMP/MKL-FFT stalls when the cores
     # are oversubscribed (a threaded 24x24 FFT can wait ~30 ms for its second thread).
-    threads = torch.get_num_threads()
-    if ctx.device.type == "cpu":
-        torch.set_num_threads(1)
-    try:
+    with torch_threads(1 if ctx.device.type == "cpu" else None):
         return _run(ctx)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run(ctx: Context) -> SectionResult:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from udl._utils import torch_threads
 from udl.report import Context, SectionResult, section
 
 
@@ -21,12 +22,8 @@ def _bands(res) -> dict[str, float]:
          order=70)
 def run(ctx: Context) -> SectionResult:
     # The models are tiny: one intra-op thread is faster than two (no fork/join per small op).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         return _run(ctx)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run(ctx: Context) -> SectionResult:

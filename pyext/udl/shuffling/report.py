@@ -12,6 +12,7 @@ import time
 
 import torch
 
+from udl._utils import torch_threads
 from udl.report import Context, SectionResult, section
 from udl.shuffling import fit_slope, problems, rates, simulate
 
@@ -58,12 +59,8 @@ def _within(fit, lo, hi) -> bool:
 def run(ctx: Context) -> SectionResult:
     # The simulations are many small tensor ops: one intra-op thread avoids OpenMP
     # spin-waiting on a shared CPU (and is as fast on an idle one at these sizes).
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         return _run(ctx)
-    finally:
-        torch.set_num_threads(prev)
 
 
 def _run(ctx: Context) -> SectionResult:
