@@ -13,6 +13,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <vector>
 
@@ -30,12 +31,58 @@ struct Layout {
   int64_t N = 0;
 };
 
+// Largest item value + 1 for colours < base (pair codes < 2^20 for 1-FWL).
+inline long double item_top(int64_t k, int64_t mode, int64_t base) {
+  const long double B = static_cast<long double>(base);
+  if (mode == 0) return (k == 2) ? B * B : B * B * B;
+  if (mode == 1) return k * B;
+  return B * 1048576.0L;
+}
+
+// Sorts one tuple's items ascending. 32-bit items of at most 24 bits in long lists use an LSD radix
+// sort (8-bit digits, `passes` of them) with scratch space tmp; anything else uses std::sort.
+template <typename Item>
+inline void sort_items(Item* out, int64_t len, std::vector<Item>& /*tmp*/, int /*passes*/) {
+  std::sort(out, out + len);
+}
+
+inline void sort_items(uint32_t* out, int64_t len, std::vector<uint32_t>& tmp, int passes) {
+  if (len < 48 || passes > 3) {
+    std::sort(out, out + len);
+    return;
+  }
+  if (static_cast<int64_t>(tmp.size()) < len) tmp.resize(static_cast<size_t>(len));
+  uint32_t* a = out;
+  uint32_t* b = tmp.data();
+  for (int p = 0; p < passes; ++p) {
+    const int shift = 8 * p;
+    uint32_t cnt[256] = {0};
+    for (int64_t j = 0; j < len; ++j) ++cnt[(a[j] >> shift) & 255u];
+    uint32_t sum = 0;
+    for (int d = 0; d < 256; ++d) {
+      const uint32_t x = cnt[d];
+      cnt[d] = sum;
+      sum += x;
+    }
+    for (int64_t j = 0; j < len; ++j) b[cnt[(a[j] >> shift) & 255u]++] = a[j];
+    std::swap(a, b);
+  }
+  if (a != out) std::copy(a, a + len, out);
+}
+
+// base: an upper bound of every colour id of this round (max colour + 1). Encoding the items in base
+// `base` instead of base N gives the same order (every digit is < base), so the ranks, and hence the
+// canonical ids, do not change; small bases let the items fit in 32 bits (half the memory traffic).
 template <typename Item>
 void fill_items(const Layout& L, int64_t k, int64_t mode, const int64_t* c, const int64_t* pc,
-                const std::vector<int64_t>& ptr, std::vector<Item>& items) {
-  const Item B = static_cast<Item>(L.N);
+                const std::vector<int64_t>& ptr, std::vector<Item>& items, int64_t base) {
+  const Item B = static_cast<Item>(base);
   const int64_t G = static_cast<int64_t>(L.n.size());
+  const long double top = item_top(k, mode, base);
+  int passes = 1;
+  while (passes < 8 && top > std::ldexp(1.0L, 8 * passes)) ++passes;
   at::parallel_for(0, L.N, 256, [&](int64_t b, int64_t e) {
+    std::vector<Item> tmp;
     int64_t g = std::upper_bound(L.tuple_off.begin(), L.tuple_off.end(), b) - L.tuple_off.begin() - 1;
     for (int64_t i = b; i < e; ++i) {
       while (g + 1 < G && i >= L.tuple_off[g + 1]) ++g;
@@ -74,7 +121,7 @@ void fill_items(const Layout& L, int64_t k, int64_t mode, const int64_t* c, cons
         for (int64_t u = 0; u < n; ++u)
           out[u] = static_cast<Item>(pg[u]) * B + static_cast<Item>(cg[u]);
       }
-      std::sort(out, out + (ptr[i + 1] - ptr[i]));
+      sort_items(out, ptr[i + 1] - ptr[i], tmp, passes);
     }
   });
 }
@@ -88,7 +135,8 @@ std::tuple<at::Tensor, at::Tensor> run_rounds(const Layout& L, int64_t k, int64_
   std::vector<int64_t> ptr(N + 1, 0);
   for (size_t g = 0; g < L.n.size(); ++g)
     for (int64_t i = L.tuple_off[g]; i < L.tuple_off[g + 1]; ++i) ptr[i + 1] = ptr[i] + L.len[g];
-  std::vector<Item> items(static_cast<size_t>(ptr[N]));
+  std::vector<Item> items;     // allocated on first use, reused across rounds
+  std::vector<uint32_t> items32;  // used while every item of the round fits in 32 bits
   std::vector<at::Tensor> history;
   std::vector<int64_t> counts;
   at::Tensor cur = colors0.clone();
@@ -98,10 +146,18 @@ std::tuple<at::Tensor, at::Tensor> run_rounds(const Layout& L, int64_t k, int64_
   int64_t rounds = 0;
   while ((max_rounds < 0 || rounds < max_rounds) && C < N) {  // C == N: discrete, stable
     const int64_t* c = cur.data_ptr<int64_t>();
-    fill_items<Item>(L, k, mode, c, pc, ptr, items);
+    const int64_t base = *std::max_element(c, c + N) + 1;
     at::Tensor next = at::empty({N}, opts);
-    const int64_t D =
-        wl::rank_signatures<Item>(c, ptr.data(), items.data(), N, next.data_ptr<int64_t>());
+    int64_t D;
+    if (item_top(k, mode, base) <= 4294967296.0L) {
+      if (items32.empty()) items32.resize(static_cast<size_t>(ptr[N]));
+      fill_items<uint32_t>(L, k, mode, c, pc, ptr, items32, base);
+      D = wl::rank_signatures<uint32_t>(c, ptr.data(), items32.data(), N, next.data_ptr<int64_t>());
+    } else {
+      if (items.empty()) items.resize(static_cast<size_t>(ptr[N]));
+      fill_items<Item>(L, k, mode, c, pc, ptr, items, base);
+      D = wl::rank_signatures<Item>(c, ptr.data(), items.data(), N, next.data_ptr<int64_t>());
+    }
     if (D == C) break;
     ++rounds;
     C = D;
