@@ -506,3 +506,17 @@ def test_torch_solver_on_cuda(dtype, rel):
                         max_iter=20000).fit(X, y)
     assert res.U.device.type == "cpu"
     assert res.value == pytest.approx(ref, rel=rel)
+
+
+def test_torch_solver_block_eigh_matches_clarabel():
+    """P·d < n: the u-step eigendecomposes the P·d × P·d block Gram matrix instead of n × n."""
+    pytest.importorskip("cvxpy")
+    g = torch.Generator().manual_seed(5)
+    X = torch.randn(80, 3, dtype=torch.float64, generator=g)
+    y = torch.relu(X @ torch.randn(3, dtype=torch.float64, generator=g)) + 0.1 * torch.randn(
+        80, dtype=torch.float64, generator=g)
+    D = cx.sample_patterns(X, 8, generator=torch.Generator().manual_seed(1))
+    ref = cx.ConvexReLU(0.5, patterns=D).fit(X, y)
+    tr = cx.ConvexReLU(0.5, patterns=D, solver="torch", tol=1e-8, max_iter=40000).fit(X, y)
+    assert tr.info["linear_solver"] == "eigh_blocks"
+    assert abs(tr.value - ref.value) <= 1e-5 * abs(ref.value)

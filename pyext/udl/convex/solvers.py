@@ -9,7 +9,9 @@
   ``u = v`` (group prox on ``v``) and ``(2D−I) ⊙ X̂u = s ≥ 0`` (``X̂``: row-normalized ``X``) makes
   the ``u``-step one linear system ``(c AᵀA + ρ (I + X̂ᵀX̂) ⊗ I) u = r`` that the Woodbury identity
   reduces to an ``n × n`` system with matrix ``I/c + Q/ρ``, ``Q = 2 (X (I + X̂ᵀX̂)⁻¹ Xᵀ) ⊙ DDᵀ``.
-  ``Q`` is eigendecomposed once (``n ≤ direct_max_n``), so ``ρ`` can adapt for free; larger ``n``
+  ``Q`` is eigendecomposed once (``n ≤ direct_max_n``), so ``ρ`` can adapt for free; when
+  ``P·d < n`` the u, v halves decouple and the ``P·d × P·d`` block Gram matrix is eigendecomposed
+  instead (``P·d ≤ direct_max_n``); otherwise
   use warm-started conjugate gradients with the same matrix-free operator. The logistic loss is
   majorized by its curvature bound ``c = 1/4`` (a linearized ADMM step).
 
@@ -130,7 +132,7 @@ class _cpu_threads:
 def solve_torch(X: torch.Tensor, y: torch.Tensor, D: torch.Tensor, beta: float, loss: str,
                 tol: float = 1e-6, max_iter: int = 20000, rho: float | None = None,
                 init: tuple[torch.Tensor, torch.Tensor] | None = None, verbose: bool = False,
-                direct_max_n: int = 3000, check_every: int = 10, relax: float = 1.6,
+                direct_max_n: int = 5000, check_every: int = 10, relax: float = 1.6,
                 adaptive: bool = True, cone_scale: float = 1.0):
     """ADMM for the cone-constrained group lasso (see the module docstring).
 
@@ -141,7 +143,8 @@ def solve_torch(X: torch.Tensor, y: torch.Tensor, D: torch.Tensor, beta: float, 
             the change of the objective between checks.
         max_iter: ADMM iterations. rho: initial penalty (default: from the problem scale).
         init: warm start ``(U, V)``, each ``[P, d]``.
-        direct_max_n: eigendecompose the ``n × n`` Woodbury matrix up to this ``n``; CG beyond.
+        direct_max_n: eigendecompose the ``n × n`` Woodbury matrix (or, when ``P·d < n``, the
+            ``P·d × P·d`` block Gram matrix) up to this size; CG when both are larger.
 
     Returns:
         ``(U [P, d], V [P, d], info)``; ``U, V`` are the group-sparse iterate (exact zeros).
@@ -187,15 +190,47 @@ def _admm(X, y, D, beta, loss, tol, max_iter, rho, init, verbose, direct_max_n, 
     def At(z):  # [n] -> [d, 2P]
         return X.T @ (DS * z[:, None])
 
-    direct = n <= direct_max_n
+    # linear solver of the u-step: eigendecompose the smaller of the n x n Woodbury matrix and the
+    # (P d) x (P d) block Gram matrix (u - v halves decouple); CG only when both are large
+    pd = P * d
+    if n <= direct_max_n and n <= pd:
+        mode = "eigh"
+    elif pd <= direct_max_n and pd < n:
+        mode = "eigh_blocks"
+    else:
+        mode = "cg"
+    direct = mode == "eigh"
     if direct:
         K = XMinv @ X.T
         Q = 2.0 * K * (D @ D.T)
         evals, evecs = torch.linalg.eigh(Q)
         evals = evals.clamp_min(0)
         q_max = float(evals[-1]) if n else 0.0
+    elif mode == "eigh_blocks":
+        # H = B~^T B~ with B~ = [D_1 X M^{-1/2}, ..., D_P X M^{-1/2}] (n x Pd), built in row chunks
+        mev, mvec = torch.linalg.eigh(M)
+        Mh = (mvec * mev.rsqrt()) @ mvec.T  # M^{-1/2}
+        Xt = X @ Mh
+        H = torch.zeros(pd, pd, dtype=dtype, device=dev)
+        step = max(1, int(2e7 // max(pd, 1)))
+        for a in range(0, n, step):
+            Bt = (D[a:a + step, :, None] * Xt[a:a + step, None, :]).reshape(-1, pd)
+            H += Bt.T @ Bt
+        del Bt
+        hev, hvec = torch.linalg.eigh(H)
+        del H
+        hev = hev.clamp_min(0)
+        q_max = 2.0 * float(hev[-1]) if pd else 0.0
     else:
         q_max = _power_q(A, Minv, At, n, X)
+
+    def u_solve_blocks(r, rho_):  # (c A^T A + rho M) u = r via sum/difference of the u, v halves
+        r1, r2 = r[:, :P], r[:, P:]
+        sig = (Minv @ (r1 + r2)) / rho_
+        w = (Mh @ (r1 - r2)).T.reshape(-1)
+        w = hvec @ ((hvec.T @ w) / (2.0 * c * hev + rho_))
+        dlt = Mh @ w.reshape(P, d).T
+        return torch.cat([(sig + dlt) / 2, (sig - dlt) / 2], dim=1)
 
     def solve_small(b, rho_):  # (I/c + Q/rho) z = b
         if direct:
@@ -205,6 +240,8 @@ def _admm(X, y, D, beta, loss, tol, max_iter, rho, init, verbose, direct_max_n, 
     solve_small.z0 = torch.zeros(n, dtype=dtype, device=dev)
 
     def u_solve(r, rho_):  # (c A^T A + rho M) u = r
+        if mode == "eigh_blocks":
+            return u_solve_blocks(r, rho_)
         Br = (Minv @ r) / rho_
         z = solve_small(A(Br), rho_)
         if not direct:
@@ -279,7 +316,7 @@ def _admm(X, y, D, beta, loss, tol, max_iter, rho, init, verbose, direct_max_n, 
     V = v[:, P:].T.contiguous()
     return U, V, {"status": status, "solver": "torch", "iterations": it, "rho": rho,
                   "r_pri": r_pri, "r_dual": r_dual, "history": history,
-                  "linear_solver": "eigh" if direct else "cg"}
+                  "linear_solver": mode}
 
 
 def _power_q(A, Minv, At, n, X, iters: int = 30) -> float:
