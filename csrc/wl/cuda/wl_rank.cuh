@@ -39,13 +39,13 @@ struct LexLess {
   }
 };
 
-__global__ void class_starts_kernel(const int64_t* order, LexLess less, int64_t N, int64_t* flag) {
+static __global__ void class_starts_kernel(const int64_t* order, LexLess less, int64_t N, int64_t* flag) {
   const int64_t p = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (p >= N) return;
   flag[p] = (p == 0) ? 1 : (less(order[p - 1], order[p]) ? 1 : 0);
 }
 
-__global__ void scatter_ranks_kernel(const int64_t* order, const int64_t* scan, int64_t N,
+static __global__ void scatter_ranks_kernel(const int64_t* order, const int64_t* scan, int64_t N,
                                      int64_t* out) {
   const int64_t p = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (p >= N) return;
