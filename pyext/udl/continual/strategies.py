@@ -14,6 +14,7 @@ synchronises with the host.
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -111,7 +112,7 @@ class LUMPMixer:
 
 
 # ------------------------------------------------------------------------------ strategies
-class Strategy:
+class Strategy(abc.ABC):
     """Base class. Subclasses implement :meth:`observe`.
 
     Args:
@@ -149,14 +150,14 @@ class Strategy:
         self.task = task
         self.model.train()
 
-    def end_task(self, task: int) -> None:
+    def end_task(self, task: int) -> None:  # noqa: B027  (optional hook, no-op by default)
         """Called after training task ``task``."""
 
+    @abc.abstractmethod
     def observe(self, view1: Tensor, view2: Tensor, raw: Tensor,
                 labels: Tensor | None = None) -> Tensor:
         """One step on a batch: two views (B, C, H, W), the raw inputs (B, ...) and optional
         labels (B,). Returns the detached loss (0-d tensor)."""
-        raise NotImplementedError
 
     @torch.no_grad()
     def features(self, x: Tensor) -> Tensor:
@@ -199,10 +200,13 @@ class Strategy:
 
     # state -----------------------------------------------------------------------------
     def extra_state(self) -> dict[str, Any]:
-        return {}
+        """Strategy state beyond model and optimizer; by default the replay buffer, if any."""
+        buffer = getattr(self, "buffer", None)
+        return {} if buffer is None else {"buffer": buffer.state_dict()}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
-        pass
+        if "buffer" in state:
+            self.buffer.load_state_dict(state["buffer"])
 
     def state_dict(self) -> dict[str, Any]:
         """Model, optimizer, counters and strategy state (buffers, SI importances)."""
@@ -295,12 +299,6 @@ class LUMP(Strategy):
         self.mixer.update(raw, view2)
         return loss.detach()
 
-    def extra_state(self):
-        return {"buffer": self.buffer.state_dict()}
-
-    def load_extra_state(self, state):
-        self.buffer.load_state_dict(state["buffer"])
-
 
 class DER(Strategy):
     """Dark Experience Replay adapted to SSL: ``L_ssl + α·MSE(f(buffer x), stored features)``,
@@ -331,12 +329,6 @@ class DER(Strategy):
         self._step(loss)
         self.buffer.add(raw, feat=f1.detach())
         return loss.detach()
-
-    def extra_state(self):
-        return {"buffer": self.buffer.state_dict()}
-
-    def load_extra_state(self, state):
-        self.buffer.load_state_dict(state["buffer"])
 
 
 class SI(Strategy):
@@ -465,9 +457,3 @@ class SupervisedDER(Strategy):
         self._step(loss)
         self.buffer.add(raw, logits=logits.detach())
         return loss.detach()
-
-    def extra_state(self):
-        return {"buffer": self.buffer.state_dict()}
-
-    def load_extra_state(self, state):
-        self.buffer.load_state_dict(state["buffer"])
