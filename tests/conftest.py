@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import udl  # noqa: F401  (fails loudly if the native extension is missing)
+from udl._utils import torch_threads
 
 CUDA = torch.cuda.is_available()
 
@@ -43,6 +44,14 @@ def tol():
         return {"rtol": rtol, "atol": atol}
 
     return _tol
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread for a test module of tiny tensors: OpenMP/MKL threads only contend
+    on a small shared CPU (use with ``pytestmark = pytest.mark.usefixtures("one_thread")``)."""
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -19,14 +19,7 @@ from udl.diffstride import (
     resnet18,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # MKL's threaded FFT stalls on an oversubscribed 2-core box; correctness does not need threads.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_module_equals_functional_and_repr():

@@ -20,13 +20,7 @@ SHAPES_2D = [  # (H, W, S_h, S_w): even/odd sizes, crop and no-crop axes, T floo
 ]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # MKL's threaded FFT stalls on an oversubscribed 2-core box; correctness does not need threads.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _x(shape, dtype=torch.float64, device="cpu", grad=False):

@@ -5,19 +5,11 @@ and reach the bound on the pairs it separates."""
 from __future__ import annotations
 
 import pytest
-import torch
 
 from udl.data.brec import load_brec
 from udl.gnn.separation import brec_comparison, default_specs, separates
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny tensors: one intra-op thread avoids oversubscription on a shared 2-core machine
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_gin_separates_no_brec_pair():

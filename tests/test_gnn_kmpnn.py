@@ -14,13 +14,7 @@ C6 = nx.cycle_graph(6)
 TWO_C3 = nx.disjoint_union(nx.cycle_graph(3), nx.cycle_graph(3))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny tensors: one intra-op thread avoids oversubscription on a shared 2-core machine
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _seeded(cls, *args, seed=0, **kw):

@@ -17,13 +17,7 @@ DT = torch.float64
 TOL = {"rtol": 1e-9, "atol": 1e-10}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny tensors: one intra-op thread avoids oversubscription on a shared 2-core machine
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _graph(n: int = 9, p: float = 0.35, seed: int = 0, isolated: bool = True):
