@@ -368,6 +368,18 @@ def _load(dataset: str):
     return torch.as_tensor(X, dtype=_F64), torch.as_tensor(y, dtype=_F64)
 
 
+def _data(dataset: str, X, y) -> tuple[Tensor, Tensor]:
+    """The user's ``(X [n, d], y [n])`` as float64, or the named scikit-learn dataset."""
+    if X is None:
+        X, y = _load(dataset)
+    elif y is None:
+        raise ValueError("y must be given together with X")
+    X, y = torch.as_tensor(X, dtype=_F64), torch.as_tensor(y, dtype=_F64).reshape(-1)
+    if X.dim() != 2 or X.shape[0] != y.shape[0]:
+        raise ValueError(f"X must be [n, d] and y [n], got {tuple(X.shape)} and {tuple(y.shape)}")
+    return X, y
+
+
 def _standardize(X: Tensor) -> Tensor:
     return (X - X.mean(0)) / X.std(0).clamp_min(1e-12)
 
@@ -423,13 +435,7 @@ def least_squares(M: int, N: int | None = None, dataset: str = "diabetes",
     hold the component smoothness and the strong-convexity constant.
     """
     label = dataset if X is None else "data"
-    if X is None:
-        X, y = _load(dataset)
-    elif y is None:
-        raise ValueError("y must be given together with X")
-    X, y = torch.as_tensor(X, dtype=_F64), torch.as_tensor(y, dtype=_F64).reshape(-1)
-    if X.dim() != 2 or X.shape[0] != y.shape[0]:
-        raise ValueError(f"X must be [n, d] and y [n], got {tuple(X.shape)} and {tuple(y.shape)}")
+    X, y = _data(dataset, X, y)
     if standardize:
         X = _standardize(X)
         y = (y - y.mean()) / y.std().clamp_min(1e-12)
@@ -485,13 +491,7 @@ def logistic_regression(M: int, N: int | None = None, dataset: str = "breast_can
     are standardised. ``F*`` comes from Newton's method in float64.
     """
     _check_pos(l2=l2)
-    if X is None:
-        X, y = _load(dataset)
-    elif y is None:
-        raise ValueError("y must be given together with X")
-    X, y = torch.as_tensor(X, dtype=_F64), torch.as_tensor(y, dtype=_F64).reshape(-1)
-    if X.dim() != 2 or X.shape[0] != y.shape[0]:
-        raise ValueError(f"X must be [n, d] and y [n], got {tuple(X.shape)} and {tuple(y.shape)}")
+    X, y = _data(dataset, X, y)
     labels = torch.unique(y)
     if labels.numel() == 2:
         y = torch.where(y == labels[1], 1.0, -1.0).to(_F64)
