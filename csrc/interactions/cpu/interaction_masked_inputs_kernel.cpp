@@ -1,10 +1,11 @@
 // CPU kernel of udl::interaction_masked_inputs: one parallel task per context row draws the
-// context bitset and writes the row's 4 masked inputs in one pass over x.
+// context bitset, writes the S term in one pass over x, then copies it and patches players i, j.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "common/checks.h"
@@ -59,6 +60,18 @@ std::tuple<at::Tensor, at::Tensor> interaction_masked_inputs_cpu(
   at::Tensor contexts = at::zeros({num_rows, num_words}, x.options().dtype(at::kLong));
   if (num_rows == 0) return {masked, contexts};
 
+  // Elements of each player (CSR), so the three terms that differ from S only on players i and j
+  // can be copied from the S term and patched, instead of re-selecting every element four times.
+  std::vector<int64_t> elem_ptr(static_cast<size_t>(n + 2), 0);
+  for (int64_t e = 0; e < D; ++e) ++elem_ptr[pm[e] + 2];
+  for (int64_t p = 0; p <= n; ++p) elem_ptr[p + 1] += elem_ptr[p];
+  std::vector<int64_t> elem_idx(static_cast<size_t>(D));
+  {
+    std::vector<int64_t> fill(elem_ptr.begin(), elem_ptr.end() - 1);
+    for (int64_t e = 0; e < D; ++e) elem_idx[fill[pm[e] + 1]++] = e;
+  }
+  // elements of player p: elem_idx[elem_ptr[p + 1] .. elem_ptr[p + 2])
+
   AT_DISPATCH_FLOATING_TYPES_AND2(
       at::kHalf, at::kBFloat16, x.scalar_type(), "interaction_masked_inputs_cpu", [&] {
         const scalar_t* xp = x.data_ptr<scalar_t>();
@@ -67,34 +80,36 @@ std::tuple<at::Tensor, at::Tensor> interaction_masked_inputs_cpu(
         auto* ctx = reinterpret_cast<uint64_t*>(contexts.data_ptr<int64_t>());
         const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(D, 1));
         at::parallel_for(0, num_rows, grain, [&](int64_t begin, int64_t end) {
-          // Per row, a lookup table code[p + 1] of 4 bits (term t present <=> bit t), so the
-          // element loop is a gather and 4 branch-free selects. code[0] is the "-1" player.
-          std::vector<uint8_t> code(static_cast<size_t>(n + 1));
+          // present[p + 1]: player p is in S; present[0] is the "-1" (always present) player.
+          std::vector<uint8_t> present(static_cast<size_t>(n + 1));
           for (int64_t r = begin; r < end; ++r) {
             const int64_t* row = rw + 4 * r;
             const int64_t i = pr[2 * row[0]], j = pr[2 * row[0] + 1];
             uint64_t* bits = ctx + r * num_words;
             interactions::make_context(bits, num_words, n, i, j, row[1], row[2], row[3] != 0,
                                        static_cast<uint64_t>(seed));
-            code[0] = 0xF;
+            present[0] = 1;
             for (int64_t p = 0; p < n; ++p) {
-              code[p + 1] = interactions::test_bit(bits, p) ? 0xF : 0x0;
+              present[p + 1] = interactions::test_bit(bits, p) ? 1 : 0;
             }
-            code[i + 1] = 0x3;  // S u {i, j} and S u {i}
-            code[j + 1] = 0x5;  // S u {i, j} and S u {j}
-            const uint8_t* cd = code.data() + 1;
-            scalar_t* o0 = out + (4 * r) * D;
-            scalar_t* o1 = o0 + D;
-            scalar_t* o2 = o1 + D;
-            scalar_t* o3 = o2 + D;
-            for (int64_t e = 0; e < D; ++e) {
-              const uint8_t c = cd[pm[e]];
-              const scalar_t xv = xp[e];
-              const scalar_t bv = bp[e];
-              o0[e] = (c & 1) ? xv : bv;
-              o1[e] = (c & 2) ? xv : bv;
-              o2[e] = (c & 4) ? xv : bv;
-              o3[e] = (c & 8) ? xv : bv;
+            const uint8_t* in_s = present.data() + 1;
+            scalar_t* o0 = out + (4 * r) * D;  // S u {i, j}
+            scalar_t* o1 = o0 + D;             // S u {i}
+            scalar_t* o2 = o1 + D;             // S u {j}
+            scalar_t* o3 = o2 + D;             // S
+            for (int64_t e = 0; e < D; ++e) o3[e] = in_s[pm[e]] ? xp[e] : bp[e];
+            std::copy(o3, o3 + D, o0);
+            std::copy(o3, o3 + D, o1);
+            std::copy(o3, o3 + D, o2);
+            for (int64_t q = elem_ptr[i + 1]; q < elem_ptr[i + 2]; ++q) {
+              const int64_t e = elem_idx[q];
+              o0[e] = xp[e];
+              o1[e] = xp[e];
+            }
+            for (int64_t q = elem_ptr[j + 1]; q < elem_ptr[j + 2]; ++q) {
+              const int64_t e = elem_idx[q];
+              o0[e] = xp[e];
+              o2[e] = xp[e];
             }
           }
         });
