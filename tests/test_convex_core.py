@@ -456,7 +456,7 @@ def test_solver_status_is_surfaced(monkeypatch):
 def test_torch_solver_max_iter_warns():
     X, y = _instance()
     with pytest.warns(cx.ConvexSolverWarning, match="max_iter"):
-        res = cx.ConvexReLU(BETA, solver="torch", max_iter=20).fit(X, y)
+        res = cx.ConvexReLU(BETA, solver="torch", max_iter=3).fit(X, y)
     assert res.status == "max_iter"
 
 
@@ -511,6 +511,7 @@ def test_torch_solver_block_eigh_matches_clarabel():
         80, dtype=torch.float64, generator=g)
     D = cx.sample_patterns(X, 8, generator=torch.Generator().manual_seed(1))
     ref = cx.ConvexReLU(0.5, patterns=D).fit(X, y)
-    tr = cx.ConvexReLU(0.5, patterns=D, solver="torch", tol=1e-8, max_iter=40000).fit(X, y)
+    tr = cx.ConvexReLU(0.5, patterns=D, solver="torch", tol=1e-8, max_iter=40000,
+                       method="admm").fit(X, y)
     assert tr.info["linear_solver"] == "eigh_blocks"
     assert abs(tr.value - ref.value) <= 1e-5 * abs(ref.value)

@@ -113,7 +113,9 @@ class ConvexReLU:
             ``"torch"`` (ADMM; CPU or CUDA; no cvxpy needed).
         tol, max_iter: for ``solver="torch"``. device, dtype: where the torch solver runs.
         generator: for pattern sampling.
-        solver_options: extra keyword arguments for cvxpy's ``solve``.
+        solver_options: extra keyword arguments for cvxpy's ``solve``, or for
+            :func:`udl.convex.solvers.solve_torch` with ``solver="torch"`` (``method="ipm"|"admm"``,
+            ``time_limit``, ...).
     """
 
     def __init__(self, beta: float, loss: str = "squared", patterns="exact", n_patterns: int = 100,
@@ -177,7 +179,8 @@ class ConvexReLU:
             yd = y.to(self.device, self.dtype)
             Dd = D.to(self.device, self.dtype)
             U, V, info = solve_torch(Xd, yd, Dd, self.beta, self.loss, tol=self.tol,
-                                     max_iter=self.max_iter, init=init, verbose=self.verbose)
+                                     max_iter=self.max_iter, init=init, verbose=self.verbose,
+                                     **self.solver_options)
             U, V = U.to("cpu", torch.float64), V.to("cpu", torch.float64)
         else:
             U, V, info = solve_cvxpy(X, y, D, self.beta, self.loss, solver=self.solver,
