@@ -35,8 +35,8 @@ def _zeros(*shape):
     return torch.zeros(*shape, dtype=torch.float64)
 
 
-def _stats(h, y, c, bs=33):
-    s = CollapseStats(c, h.shape[1])
+def _stats(h, y, c, bs=33, precision="auto"):
+    s = CollapseStats(c, h.shape[1], precision=precision)
     for i in range(0, len(y), bs):
         s.update(h[i:i + bs], y[i:i + bs])
     return s
@@ -207,23 +207,24 @@ def test_sample_global_mean_convention():
         nc_metrics(s, w, global_mean="median")
 
 
-def test_float32_near_collapse_stays_accurate():
+@pytest.mark.parametrize("precision, rtol", [("float64", 1e-9), ("auto", 1e-5)])
+def test_float32_near_collapse_stays_accurate(precision, rtol):
     """Tiny within-class spread around large means, fed as float32: NC1 still right."""
     c, d = 10, 64
     h, y = _data(c, d, n=200, spread=1e-3, scale=100.0, dtype=torch.float32)
-    s = _stats(h, y, c, bs=128)
+    s = _stats(h, y, c, bs=128, precision=precision)
     # exact two-pass float64 computation on the same float32 values
     h64 = h.double()
     means = torch.stack([h64[y == k].mean(0) for k in range(c)])
     sw = sum((h64[y == k] - means[k]).T @ (h64[y == k] - means[k]) for k in range(c)) / len(y)
-    torch.testing.assert_close(s.within_cov(), sw, rtol=1e-9, atol=1e-18)
+    torch.testing.assert_close(s.within_cov(), sw, rtol=rtol, atol=1e-18 if rtol < 1e-6 else 1e-12)
     mbar = means - means.mean(0)
     u, sv, _ = torch.linalg.svd(mbar.T, full_matrices=False)
     u, sv = u[:, : c - 1], sv[: c - 1]
     expect = float(c * (((sw @ u) * u).sum(0) / sv**2).sum()) / c
     m = nc_metrics(s, torch.randn(c, d))
     assert m["nc1"] > 0
-    assert m["nc1"] == pytest.approx(expect, rel=1e-8)
+    assert m["nc1"] == pytest.approx(expect, rel=10 * rtol)
     # the raw-moment shortcut in float32 loses everything here (what this design avoids)
     raw = (h.T @ h - sum((y == k).sum() * torch.outer(means[k].float(), means[k].float())
                          for k in range(c))) / len(y)

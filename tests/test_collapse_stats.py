@@ -76,16 +76,27 @@ def test_streaming_independent_of_partition_and_merge_order(sizes):
         torch.testing.assert_close(other.scatter, whole.scatter, rtol=1e-12, atol=1e-10)
 
 
-def test_float32_features_converted_before_arithmetic():
+@pytest.mark.parametrize("precision, rtol", [("float64", 1e-9), ("auto", 2e-5)])
+def test_float32_features_converted_before_arithmetic(precision, rtol):
+    """Means 1e6 x the spread: exact in float64 mode; "auto" (float32 GEMM of the float64-centred
+    residuals) stays accurate relative to the spread itself, unlike any raw-moment shortcut."""
     c, d = 3, 4
     g = torch.Generator().manual_seed(0)
     y = torch.arange(c).repeat(500)
     h = (1000.0 + torch.randn(len(y), d, generator=g) * 1e-3).float()
-    s = CollapseStats(c, d)
+    s = CollapseStats(c, d, precision=precision)
     for i in range(0, len(y), 64):
         s.update(h[i:i + 64], y[i:i + 64])
     _, _, scatter = _exact(h.double(), y, c)
-    torch.testing.assert_close(s.scatter, scatter, rtol=1e-9, atol=1e-15)
+    torch.testing.assert_close(s.scatter, scatter, rtol=rtol, atol=1e-15 if rtol < 1e-6 else 1e-9)
+    if precision == "auto":
+        assert s._gemm_dtype(h.dtype) == torch.float32
+        assert s._gemm_dtype(torch.float64) == torch.float64
+
+
+def test_precision_argument_checked():
+    with pytest.raises(ValueError, match="precision must be 'auto' or 'float64'"):
+        CollapseStats(3, 4, precision="float32")
 
 
 def test_state_dict_roundtrip_and_copy(tmp_path):
@@ -218,3 +229,29 @@ def test_check_values_off_skips_value_checks_only():
     with pytest.raises(ValueError, match="dim"):
         s.update(torch.zeros(1, 3), torch.tensor([0]))
     assert s.copy().check_values is False
+
+
+def test_float32_row_buffer_flushes_consistently():
+    """The float32 path buffers residual rows: reading S_W mid-stream, a batch larger than the
+    buffer, state_dict and merge must all see every row exactly once."""
+    c, d = 4, 8                       # buffer capacity max(2048, 2 d) = 2048 rows
+    g = torch.Generator().manual_seed(3)
+    y = torch.randint(0, c, (6000,), generator=g)
+    h = (torch.randn(c, d, generator=g)[y] * 10 + torch.randn(6000, d, generator=g)).float()
+    s, t = CollapseStats(c, d), CollapseStats(c, d)
+    for i in range(0, 2800, 700):     # 700 + 4 rows per batch: several flushes
+        s.update(h[i:i + 700], y[i:i + 700])
+        t.update(h[i:i + 700], y[i:i + 700])
+        _ = t.scatter                 # forces a flush after every batch
+    s.update(h[2800:], y[2800:])      # 3204 rows > capacity: the direct GEMM path
+    t.update(h[2800:], y[2800:])
+    _, _, exact = _exact(h.double(), y, c)
+    tol = dict(rtol=1e-5, atol=1e-5 * float(exact.diagonal().max()))   # relative to the spread
+    torch.testing.assert_close(s.scatter, exact, **tol)
+    torch.testing.assert_close(t.scatter, exact, **tol)
+    half = CollapseStats(c, d)
+    half.update(h[:1000], y[:1000])   # 1004 rows still buffered
+    other = CollapseStats(c, d).update(h[1000:], y[1000:])
+    torch.testing.assert_close(half.copy().merge(other).scatter, exact, **tol)
+    restored = CollapseStats(c, d).load_state_dict(half.state_dict())
+    torch.testing.assert_close(restored.scatter, half.scatter, rtol=0, atol=0)
