@@ -449,6 +449,10 @@ def _refine_dual_norms(c, Q, Xh, S2, beta, k):
     return c
 
 
+_IPM_W0 = 0.1
+_IPM_ETA0 = 1.0
+
+
 def _ipm(X, y, D, beta, tol, max_iter, verbose, time_limit, t_start, max_dim):
     """Primal-dual interior point (Mehrotra predictor-corrector) for the squared loss.
 
@@ -513,18 +517,18 @@ def _ipm(X, y, D, beta, tol, max_iter, verbose, time_limit, t_start, max_dim):
                          f"Newton systems), got n={n}, 2·P·d={J * d}; use method='admm'")
     m = n * J
     h0 = H0 / H0.norm(dim=0, keepdim=True)
-    w0 = float(y.norm()) / max(float(X.norm(dim=1).max()), 1e-300)
-    w = w0 * torch.cat([h0, h0], 1)
+    def primal_value(W):
+        return float(0.5 * ((A(W) - y) ** 2).sum() + beta * W.norm(dim=0).sum())
+
+    # start: every block on its interior ray, of norm ‖y‖ / max ‖x_k‖; s ⊙ λ = ½‖y‖² / (n·2P)
+    w = (_IPM_W0 * float(y.norm()) / max(float(X.norm(dim=1).max()), 1e-300)) * torch.cat([h0, h0], 1)
     s = S2 * (Xh @ w)
-    lam = (0.5 * float((y * y).sum()) / m) / s
+    lam = (_IPM_ETA0 * 0.5 * float((y * y).sum()) / m) / s
     eps = None
     status, it = "max_iter", 0
     ub = lb = float("nan")
     best = (float("inf"), w)
     history = []
-
-    def primal_value(W):
-        return float(0.5 * ((A(W) - y) ** 2).sum() + beta * W.norm(dim=0).sum())
 
     def lower_bound(W, mu, refine=0):
         z = A(W) - y
