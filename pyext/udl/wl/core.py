@@ -34,7 +34,8 @@ from torch import Tensor
 
 from udl.wl import _graphs
 
-__all__ = ["WLResult", "refine", "refine_batch", "equivalent", "equivalent_vertices",
+__all__ = ["WLResult", "refine", "refine_batch", "equivalent", "equivalent_pairs",
+           "equivalent_vertices",
            "partition", "parse_method", "DEFAULT_MEMORY_LIMIT"]
 
 DEFAULT_MEMORY_LIMIT = 4 * 2**30  # bytes allowed for one k-WL call (raise with memory_limit=)
@@ -174,7 +175,8 @@ def _check_rounds(rounds: int | None) -> int:
 
 
 def _finish(method: str, k: int, hist: Tensor, counts: Tensor, requested: int,
-            ptr: Tensor, num_nodes: Tensor, return_history: bool) -> WLResult:
+            ptr: Tensor, num_nodes: Tensor, return_history: bool,
+            native_histogram: bool = False) -> WLResult:
     R = counts.numel() - 1
     counts_l = counts.tolist()
     if requested < 0:
@@ -184,7 +186,7 @@ def _finish(method: str, k: int, hist: Tensor, counts: Tensor, requested: int,
         stable = R < requested
         # A fixed number of rounds that stabilised early repeats the stable colouring.
         counts_l = counts_l + [counts_l[-1]] * (requested - R)
-    flat = hist[-1].clone()
+    flat = hist[-1] if hist.shape[0] == 1 and not return_history else hist[-1].clone()
     C = int(counts_l[-1]) if flat.numel() else 0
     history = None
     if return_history:
@@ -192,8 +194,15 @@ def _finish(method: str, k: int, hist: Tensor, counts: Tensor, requested: int,
         if requested >= 0:
             rows += [rows[-1]] * (requested - R)
         history = [r.clone() for r in rows]
+    if native_histogram:
+        from udl.ops.wl import wl_histogram
+
+        idx, cnt = wl_histogram(flat, ptr, C)
+        graph_colors = sparse_coo(idx, cnt, (ptr.numel() - 1, max(C, 0)))
+    else:
+        graph_colors = _histograms(flat, ptr, C)
     return WLResult(method=method, k=k, colors=flat, rounds=rounds, stable=stable, num_colors=C,
-                    graph_colors=_histograms(flat, ptr, C), ptr=ptr, num_nodes=num_nodes,
+                    graph_colors=graph_colors, ptr=ptr, num_nodes=num_nodes,
                     colors_per_round=[int(c) for c in counts_l], history=history, _flat=flat)
 
 
@@ -208,10 +217,12 @@ def _run_cr(u: _graphs.Union, rounds: int, return_history: bool, device: torch.d
     N = u.num_nodes
     dst, src, code, K, arc_mode = _graphs.arcs(u)
     colors = u.node_labels if u.node_labels is not None else torch.zeros(N, dtype=torch.long)
+    # arc_mode 2 (auto) decides per graph whether the arc list holds both directions.
+    gptr = _move(u.node_ptr, device) if arc_mode == 2 and u.num_graphs > 1 else None
     hist, counts = wl_refine(_move(dst, device), _move(src, device), _move(code, device),
-                             _move(colors, device), K, arc_mode, rounds, return_history)
+                             _move(colors, device), K, arc_mode, rounds, return_history, gptr)
     return _finish(method_name, 1, hist.cpu(), counts.cpu(), rounds, u.node_ptr, u.sizes,
-                   return_history)
+                   return_history, native_histogram=True)
 
 
 def _rank_rows(key: Tensor) -> Tensor:
@@ -426,6 +437,8 @@ def equivalent(g1: Any, g2: Any, method: str = "cr", rounds: int | None = None,
     u = _graphs.build_union([g1, g2], node_labels, edge_labels, directed,
                             lazy_symmetry=(kind == "cr"))
     name = "cr" if kind == "cr" else f"{k}-{kind}"
+    if kind == "fwl" and k == 2 and r < 0:
+        return bool(_pair_equivalent(u, dev, memory_limit, name)[0])
     colors, ptr, step = _stepper(u, kind, k, dev, memory_limit, name)
     p1, p2 = int(ptr[1]), int(ptr[2])
     if p1 != p2 - p1:
@@ -441,6 +454,58 @@ def equivalent(g1: Any, g2: Any, method: str = "cr", rounds: int | None = None,
         done += 1
         if not split:
             return True
+
+
+def _pair_equivalent(u: _graphs.Union, device: torch.device, memory_limit: int,
+                     method_name: str, hash_bits: int = 0) -> list[bool]:
+    """2-FWL to stability on pairs (graphs 2p, 2p+1 of ``u``): True where not distinguished."""
+    from udl.ops.wl import wl_pair_equivalent
+
+    sizes = u.sizes.tolist()
+    big = max(sizes, default=0)
+    need = _estimate_bytes([big, big], 2, "fwl", False) * min(torch.get_num_threads(),
+                                                                max(len(sizes) // 2, 1))
+    if need > memory_limit:
+        raise MemoryError(
+            f"{method_name} on graph pairs with up to {big} nodes needs about {need / 2**30:.2f} "
+            f"GiB ({need} bytes), above memory_limit={memory_limit} bytes; pass a larger "
+            "memory_limit= to allow it")
+    nc = u.node_labels if u.node_labels is not None else torch.zeros(u.num_nodes,
+                                                                     dtype=torch.long)
+    mats, _ = _graphs.pair_types(u)
+    pt = torch.cat([m.reshape(-1) for m in mats]) if mats else torch.empty(0, dtype=torch.long)
+    eq = wl_pair_equivalent(_move(nc, device), _move(pt, device), u.sizes, hash_bits)
+    return eq.cpu().tolist()
+
+
+def equivalent_pairs(pairs: Sequence[tuple[Any, Any]], method: str = "2-fwl",
+                     node_labels: Any = None, edge_labels: Any = None,
+                     directed: bool | None = None, device: str | torch.device = "cpu",
+                     memory_limit: int = DEFAULT_MEMORY_LIMIT) -> list[bool]:
+    """:func:`equivalent` (stable colouring) for many pairs ``[(g1, g2), ...]`` in one call.
+
+    For ``"2-fwl"`` all pairs go to one native call (pairs processed in parallel; per pair the
+    two graphs are refined jointly with an exact early exit as soon as their histograms differ);
+    other methods loop over :func:`equivalent`. ``node_labels`` / ``edge_labels``: ``None``,
+    ``False`` or an attribute name (applied to every graph). Returns one bool per pair (True: not
+    distinguished).
+    """
+    kind, k = parse_method(method)
+    for what, spec in (("node_labels", node_labels), ("edge_labels", edge_labels)):
+        if spec is not None and not isinstance(spec, (str, bool)):
+            raise ValueError(f"{what}: equivalent_pairs takes None, False or an attribute name, "
+                             f"got {type(spec).__name__}")
+    pairs = list(pairs)
+    for i, p in enumerate(pairs):
+        if not isinstance(p, (tuple, list)) or len(p) != 2:
+            raise ValueError(f"pairs[{i}] must be a pair (g1, g2), got {type(p).__name__}")
+    if not (kind == "fwl" and k == 2):
+        return [equivalent(g1, g2, method, None, node_labels, edge_labels, directed, device,
+                           memory_limit) for g1, g2 in pairs]
+    if not pairs:
+        return []
+    u = _graphs.build_union([g for p in pairs for g in p], node_labels, edge_labels, directed)
+    return _pair_equivalent(u, torch.device(device), memory_limit, "2-fwl")
 
 
 def equivalent_vertices(g1: Any, v1: int, g2: Any, v2: int, method: str = "cr",
