@@ -47,6 +47,10 @@ class ConvexSolverError(RuntimeError):
     """The solver failed (infeasible/unbounded/error status): no value is returned."""
 
 
+class _EmptyInterior(ConvexSolverError):
+    """A pattern cone has no interior point (the interior-point method cannot start)."""
+
+
 class ConvexSolverWarning(UserWarning):
     """The solver returned an inaccurate solution ("optimal_inaccurate" or iteration limit)."""
 
@@ -180,15 +184,21 @@ def solve_torch(X: torch.Tensor, y: torch.Tensor, D: torch.Tensor, beta: float, 
     t_start = time.perf_counter()
     n, d = X.shape
     P = D.shape[1]
-    if method == "auto":
+    auto = method == "auto"
+    if auto:
         method = "ipm" if loss == "squared" and min(n, 2 * P * d) <= ipm_max_dim else "admm"
     if method == "ipm" and loss != "squared":
         raise ValueError("method='ipm' supports loss='squared' only; use method='admm'")
     with _cpu_threads(X.device, float(n) * d * P):
         if method == "ipm":
-            U, V, info = _ipm(X, y, D.to(X.dtype), float(beta), tol, min(int(max_iter), 200),
-                              verbose, time_limit, t_start, ipm_max_dim)
-        else:
+            try:
+                U, V, info = _ipm(X, y, D.to(X.dtype), float(beta), tol, min(int(max_iter), 200),
+                                  verbose, time_limit, t_start, ipm_max_dim)
+            except _EmptyInterior:
+                if not auto:
+                    raise
+                method = "admm"  # a degenerate pattern cone: ADMM needs no interior point
+        if method == "admm":
             U, V, info = _admm(X, y, D.to(X.dtype), float(beta), loss, tol, max_iter, rho, init,
                                verbose, direct_max_n, check_every, relax, adaptive, cone_scale,
                                time_limit, t_start)
@@ -493,7 +503,7 @@ def _ipm(X, y, D, beta, tol, max_iter, verbose, time_limit, t_start, max_dim):
     H0, found = _interior_points(Xh, S)
     if not bool(found.all()):
         bad = int((~found).sum())
-        raise ConvexSolverError(
+        raise _EmptyInterior(
             f"{bad} of the {P} pattern cones have an empty interior (e.g. patterns that force "
             "x_k·u = 0); solver='torch' with method='ipm' needs strictly feasible cones: use "
             "method='admm' or a cvxpy solver")
