@@ -145,3 +145,13 @@ def test_auto_picks_admm_for_logistic_and_huge_sizes():
         assert info["method"] == "admm"
         _, _, info = solve_torch(X, y, D, 1.0, "squared", max_iter=50, ipm_max_dim=10)
         assert info["method"] == "admm"
+
+
+def test_ipm_float32_input_is_solved_in_float64():
+    pytest.importorskip("cvxpy")
+    X, y = _planted(150, 5, 8)
+    D = cx.sample_patterns(X, 50, generator=torch.Generator().manual_seed(8))
+    ref = cx.ConvexReLU(1.0, patterns=D).fit(X, y).value
+    U, V, info = solve_torch(X.float(), y.float(), D.float(), 1.0, "squared", tol=1e-5)
+    assert U.dtype == torch.float32 and info["status"] == "optimal"
+    assert info["upper_bound"] == pytest.approx(ref, rel=1e-5)

@@ -161,7 +161,8 @@ def solve_torch(X: torch.Tensor, y: torch.Tensor, D: torch.Tensor, beta: float, 
             §3.3) and on the change of the objective between checks.
         max_iter: iterations (interior-point steps for ``"ipm"``, ADMM steps for ``"admm"``;
             the IPM uses at most ``min(max_iter, 200)``).
-        method: ``"ipm"`` (primal-dual interior point, squared loss), ``"admm"``, or ``"auto"``:
+        method: ``"ipm"`` (primal-dual interior point, squared loss; computed in float64 for
+            any input dtype, the blocks are returned in ``X.dtype``), ``"admm"``, or ``"auto"``:
             the IPM for the squared loss when its dense linear algebra fits
             (``min(n, 2·P·d) ≤ ipm_max_dim``), ADMM otherwise.
         time_limit: stop (status ``"time_limit"``, with a warning) after this many seconds.
@@ -191,9 +192,11 @@ def solve_torch(X: torch.Tensor, y: torch.Tensor, D: torch.Tensor, beta: float, 
         raise ValueError("method='ipm' supports loss='squared' only; use method='admm'")
     with _cpu_threads(X.device, float(n) * d * P):
         if method == "ipm":
-            try:
-                U, V, info = _ipm(X, y, D.to(X.dtype), float(beta), tol, min(int(max_iter), 200),
-                                  verbose, time_limit, t_start, ipm_max_dim)
+            try:  # in float64 whatever the input dtype: the iterates approach the cone faces
+                U, V, info = _ipm(X.double(), y.double(), D.double(), float(beta), tol,
+                                  min(int(max_iter), 200), verbose, time_limit, t_start,
+                                  ipm_max_dim)
+                U, V = U.to(X.dtype), V.to(X.dtype)
             except _EmptyInterior:
                 if not auto:
                     raise
@@ -211,7 +214,8 @@ def solve_torch(X: torch.Tensor, y: torch.Tensor, D: torch.Tensor, beta: float, 
         else:
             what = (f"primal residual {info['r_pri']:.2e}, dual residual {info['r_dual']:.2e} vs "
                     f"tol={tol:g}")
-        why = "time_limit" if info["status"] == "time_limit" else f"max_iter={max_iter}"
+        why = {"time_limit": f"time_limit={time_limit:g} s", "max_iter": f"max_iter={max_iter}",
+               }.get(info["status"], f"a numerical error ({info['status']})")
         warnings.warn(f"solver='torch' ({method}) stopped at {why} before reaching tol: {what}; "
                       "the value may be inaccurate", ConvexSolverWarning, stacklevel=3)
     return U, V, info
@@ -459,7 +463,7 @@ def _refine_dual_norms(c, Q, Xh, S2, beta, k):
     return c
 
 
-_IPM_W0 = 0.1
+_IPM_W0 = 0.3
 _IPM_ETA0 = 1.0
 
 
