@@ -214,8 +214,12 @@ def solve_torch(X: torch.Tensor, y: torch.Tensor, D: torch.Tensor, beta: float, 
         else:
             what = (f"primal residual {info['r_pri']:.2e}, dual residual {info['r_dual']:.2e} vs "
                     f"tol={tol:g}")
-        why = {"time_limit": f"time_limit={time_limit:g} s", "max_iter": f"max_iter={max_iter}",
-               }.get(info["status"], f"a numerical error ({info['status']})")
+        if info["status"] == "time_limit":
+            why = f"time_limit={time_limit} s"
+        elif info["status"] == "max_iter":
+            why = f"max_iter={max_iter}"
+        else:
+            why = f"a numerical error ({info['status']})"
         warnings.warn(f"solver='torch' ({method}) stopped at {why} before reaching tol: {what}; "
                       "the value may be inaccurate", ConvexSolverWarning, stacklevel=3)
     return U, V, info
