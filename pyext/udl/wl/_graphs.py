@@ -382,38 +382,55 @@ def arcs(u: Union) -> tuple[Tensor, Tensor, Tensor, int, int]:
 def pair_types(u: Union) -> tuple[list[Tensor], int]:
     """Per graph, the dense matrix ``A[v, w]``: 0 when there is no arc v -> w, otherwise 1 + the
     canonical rank of the multiset of edge labels on the arcs v -> w (undirected edges give arcs
-    both ways). Ranks order multisets by (size, sorted labels) and are shared across the batch."""
+    both ways). Ranks order multisets by (size, sorted labels) and are shared across the batch.
+    The matrices are views of one flat tensor (see :func:`pair_types_flat`)."""
+    flat, num = pair_types_flat(u)
+    sizes = u.sizes.tolist()
+    parts = torch.split(flat, [n * n for n in sizes]) if sizes else []
+    return [m.view(n, n) for m, n in zip(parts, sizes)], num
+
+
+def pair_types_flat(u: Union) -> tuple[Tensor, int]:
+    """:func:`pair_types` as one flat ``LongTensor[sum_g n_g^2]`` (graph by graph, row-major) and
+    the number of pair types (``1 +`` the number of distinct label multisets)."""
     a, b = u.edge_index[0], u.edge_index[1]
     E = a.numel()
     lab = u.edge_labels if u.edge_labels is not None else torch.zeros(E, dtype=torch.long)
     if not u.directed:
         na = a != b
         a, b, lab = torch.cat([a, b[na]]), torch.cat([b, a[na]]), torch.cat([lab, lab[na]])
-    sizes = u.sizes.tolist()
-    mats = [torch.zeros(n, n, dtype=torch.long) for n in sizes]
+    sizes = u.sizes
+    sq = sizes * sizes
+    pair_off = torch.zeros(sizes.numel() + 1, dtype=torch.long)
+    if sizes.numel():
+        pair_off[1:] = torch.cumsum(sq, 0)
+    flat = torch.zeros(int(pair_off[-1]), dtype=torch.long)
     if a.numel() == 0:
-        return mats, 1
+        return flat, 1
     order = torch.from_numpy(np.lexsort((lab.numpy(), b.numpy(), a.numpy())))
     a, b, lab = a[order], b[order], lab[order]
-    key = torch.stack([a, b], 1)
     new = torch.ones(a.numel(), dtype=torch.bool)
-    new[1:] = (key[1:] != key[:-1]).any(1)
-    starts = new.nonzero().flatten().tolist() + [a.numel()]
-    labs = lab.tolist()
-    multisets = [tuple(labs[starts[i]:starts[i + 1]]) for i in range(len(starts) - 1)]
-    distinct = sorted(set(multisets), key=lambda t: (len(t), t))
-    rank = {t: i + 1 for i, t in enumerate(distinct)}
-    ids = torch.tensor([rank[t] for t in multisets], dtype=torch.long)
-    first = torch.tensor(starts[:-1], dtype=torch.long)
+    new[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
+    first = new.nonzero().flatten()
+    group_len = torch.diff(torch.cat([first, torch.tensor([a.numel()])]))
+    if bool((group_len == 1).all()):
+        # One arc per ordered pair: the multiset is (label,); ranks by label.
+        _, inv = torch.unique(lab, sorted=True, return_inverse=True)
+        ids = inv + 1
+        num = int(inv.max()) + 2
+    else:
+        starts = first.tolist() + [a.numel()]
+        labs = lab.tolist()
+        multisets = [tuple(labs[starts[i]:starts[i + 1]]) for i in range(len(starts) - 1)]
+        distinct = sorted(set(multisets), key=lambda t: (len(t), t))
+        rank = {t: i + 1 for i, t in enumerate(distinct)}
+        ids = torch.tensor([rank[t] for t in multisets], dtype=torch.long)
+        num = len(distinct) + 1
     ga, gb = a[first], b[first]
-    graph_of = u.node_graph()
-    g = graph_of[ga]
-    ptr = u.node_ptr
-    for gi in torch.unique(g).tolist():
-        sel = g == gi
-        off = int(ptr[gi])
-        mats[gi][ga[sel] - off, gb[sel] - off] = ids[sel]
-    return mats, len(distinct) + 1
+    g = torch.bucketize(ga, u.node_ptr[1:], right=True)  # graph of each arc group
+    off = u.node_ptr[g]
+    flat[pair_off[g] + (ga - off) * sizes[g] + (gb - off)] = ids
+    return flat, num
 
 
 def tuple_count(n: int, k: int) -> int:

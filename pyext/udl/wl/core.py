@@ -462,8 +462,7 @@ def _pair_equivalent(u: _graphs.Union, device: torch.device, memory_limit: int,
             "memory_limit= to allow it")
     nc = u.node_labels if u.node_labels is not None else torch.zeros(u.num_nodes,
                                                                      dtype=torch.long)
-    mats, _ = _graphs.pair_types(u)
-    pt = torch.cat([m.reshape(-1) for m in mats]) if mats else torch.empty(0, dtype=torch.long)
+    pt, _ = _graphs.pair_types_flat(u)
     eq = wl_pair_equivalent(_move(nc, device), _move(pt, device), u.sizes, hash_bits)
     return eq.cpu().tolist()
 
