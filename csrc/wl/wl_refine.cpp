@@ -1,6 +1,7 @@
-// Schema of udl::wl_refine: exact canonical colour refinement (1-WL) over a list of arcs.
-// CPU kernel: cpu/wl_refine_kernel.cpp; CUDA kernel: cuda/wl_refine_kernel.cu;
-// Python wrapper and fake kernel: pyext/udl/ops/wl.py; public API: udl.wl.refine.
+// Schemas of udl::wl_refine (exact canonical colour refinement, 1-WL, over a list of arcs) and
+// udl::wl_histogram (colour histogram per graph).
+// CPU kernels: cpu/wl_refine_kernel.cpp; CUDA kernels: cuda/wl_refine_kernel.cu;
+// Python wrappers and fake kernels: pyext/udl/ops/wl.py; public API: udl.wl.refine.
 #include <torch/library.h>
 
 TORCH_LIBRARY_FRAGMENT(udl, m) {
@@ -9,13 +10,23 @@ TORCH_LIBRARY_FRAGMENT(udl, m) {
   //   directed graphs, the direction tag.
   //   code may be empty (all codes 0).
   // arc_mode: 0 = arcs as given; 1 = also add every reverse arc (src <- dst, same code; none for
-  //   self-loops), i.e. each entry is one undirected edge; 2 = auto: as given when the arc multiset
-  //   (with codes) equals its reverse (an undirected graph listed in both directions, the PyG
-  //   convention), otherwise as mode 1.
+  //   self-loops), i.e. each entry is one undirected edge; 2 = auto, decided per graph: a graph's
+  //   arcs are taken as given when their multiset (with codes) equals its reverse (an undirected
+  //   graph listed in both directions, the PyG convention), otherwise as in mode 1.
   // colors: Tensor[N] int64 initial colours in [0, N).
   // max_rounds: -1 = until the partition stops splitting.
+  // graph_ptr: optional Tensor[B + 1] int64 node offsets of the graphs of a batch (0 = first,
+  //   N = last, non-decreasing; arcs must stay inside their graph); only arc_mode 2 uses it (the
+  //   per-graph symmetry decision). None = one graph.
   // Returns (history Tensor[R+1, N] (only the last row unless return_history), num_colors Tensor[R+1]).
+  // Colour ids: ranks of the signatures (own colour, degree, sorted (code, colour) items) in
+  // lexicographic order among the distinct signatures of the call (canonical, deterministic, equal
+  // on CPU and CUDA).
   m.def(
       "wl_refine(Tensor dst, Tensor src, Tensor code, Tensor colors, int num_codes, int arc_mode, "
-      "int max_rounds, bool return_history) -> (Tensor, Tensor)");
+      "int max_rounds, bool return_history, Tensor? graph_ptr=None) -> (Tensor, Tensor)");
+  // colors: Tensor[N] int64 in [0, num_colors); ptr: Tensor[B + 1] int64 element offsets of the
+  // graphs. Returns (indices Tensor[2, nnz], counts Tensor[nnz]): the distinct (graph, colour)
+  // pairs in sorted order and how often each occurs (a coalesced sparse [B, num_colors] histogram).
+  m.def("wl_histogram(Tensor colors, Tensor ptr, int num_colors) -> (Tensor, Tensor)");
 }

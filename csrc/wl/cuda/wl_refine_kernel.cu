@@ -2,8 +2,9 @@
 // whole batch (the disjoint union). Arcs are completed on the device (arc_mode) and bucketed by destination with ATen. Per round:
 // gather items code * N + colour(src) over the CSR,
 // CUB segmented sort, exact lexicographic ranking (wl_rank.cuh). Ids equal the CPU kernel's.
-// Host syncs: one validation check at entry, one for arc_mode 2 (symmetry test) and one colour
-// count per round (the stability test).
+// Host syncs: one validation check at entry (two with graph_ptr in arc_mode 2: arcs must stay
+// inside their graph), the size of the completed arc list, and one colour count per round (the
+// stability test). arc_mode 2 decides per graph (graph_ptr) whether the arcs hold both directions.
 #include <ATen/ATen.h>
 #include <c10/cuda/CUDAStream.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -40,7 +41,8 @@ std::tuple<at::Tensor, at::Tensor> wl_refine_cuda(const at::Tensor& dst_, const 
                                                   const at::Tensor& code_,
                                                   const at::Tensor& colors_, int64_t num_codes,
                                                   int64_t arc_mode, int64_t max_rounds,
-                                                  bool return_history) {
+                                                  bool return_history,
+                                                  const c10::optional<at::Tensor>& graph_ptr) {
   UDL_CHECK_DIM(dst_, "dst", 1);
   UDL_CHECK_DIM(src_, "src", 1);
   UDL_CHECK_DIM(code_, "code", 1);
@@ -59,6 +61,13 @@ std::tuple<at::Tensor, at::Tensor> wl_refine_cuda(const at::Tensor& dst_, const 
   TORCH_CHECK(num_codes >= 1, "num_codes must be >= 1, got ", num_codes);
   TORCH_CHECK(arc_mode >= 0 && arc_mode <= 2,
               "arc_mode must be 0 (as given), 1 (add reverse arcs) or 2 (auto), got ", arc_mode);
+  if (graph_ptr.has_value()) {
+    UDL_CHECK_DIM(*graph_ptr, "graph_ptr", 1);
+    UDL_CHECK_DTYPE(*graph_ptr, "graph_ptr", at::kLong);
+    UDL_CHECK_SAME_DEVICE(*graph_ptr, "graph_ptr", colors_, "colors");
+    TORCH_CHECK(graph_ptr->numel() >= 1, "graph_ptr must have B + 1 >= 1 entries, got ",
+                graph_ptr->numel());
+  }
   at::cuda::CUDAGuard guard(colors_.device());
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   at::Tensor dst = dst_.contiguous(), src = src_.contiguous();
@@ -72,26 +81,61 @@ std::tuple<at::Tensor, at::Tensor> wl_refine_cuda(const at::Tensor& dst_, const 
   }
   TORCH_CHECK(num_codes <= std::numeric_limits<int64_t>::max() / N,
               "num_codes * num_nodes overflows int64 (num_codes=", num_codes, ", N=", N, ")");
+  // Graph of every node (arc_mode 2 decides per graph); one graph without graph_ptr.
+  const bool per_graph = arc_mode == 2 && graph_ptr.has_value() && graph_ptr->numel() > 2;
+  at::Tensor gptr, graph_of;
+  if (per_graph) {
+    gptr = graph_ptr->contiguous();
+    graph_of = at::searchsorted(gptr, at::arange(N, opts), /*out_int32=*/false, /*right=*/true)
+                   .sub_(1)
+                   .clamp_(0, gptr.numel() - 2);
+  }
   {
     // One explicit validation sync (out-of-range ids would otherwise read out of bounds).
     at::Tensor bad = (colors0 < 0).any() | (colors0 >= N).any();
     if (dst.numel() > 0)
       bad = bad | (dst < 0).any() | (dst >= N).any() | (src < 0).any() | (src >= N).any() |
             (code < 0).any() | (code >= num_codes).any();
-    TORCH_CHECK(!bad.item<bool>(), "dst, src and colors must lie in [0, N=", N,
+    at::Tensor bad_ptr = at::zeros({}, opts.dtype(at::kBool));
+    if (graph_ptr.has_value()) {
+      const at::Tensor gp = graph_ptr->contiguous();
+      bad_ptr = gp[0].ne(0) | gp[-1].ne(N);
+      if (gp.numel() > 1) bad_ptr = bad_ptr | (gp.slice(0, 1) < gp.slice(0, 0, -1)).any();
+    }
+    at::Tensor flags = at::stack({bad, bad_ptr}).cpu();
+    const bool* f = flags.data_ptr<bool>();
+    TORCH_CHECK(!f[0], "dst, src and colors must lie in [0, N=", N,
                 ") and code in [0, num_codes=", num_codes, ")");
+    TORCH_CHECK(!f[1], "graph_ptr must start at 0, end at N=", N, " and be non-decreasing");
+    if (per_graph && dst.numel() > 0)
+      TORCH_CHECK(!graph_of.index_select(0, dst).ne(graph_of.index_select(0, src)).any().item<bool>(),
+                  "dst/src: an arc joins nodes of different graphs of graph_ptr");
   }
-  bool add_reverse = arc_mode == 1;
-  if (arc_mode == 2 && dst.numel() > 0) {
-    // Symmetric iff the sorted (code, dst, src) triples equal the sorted (code, src, dst) ones.
-    at::Tensor pf = lexsort3(code, dst, src), pr = lexsort3(code, src, dst);
-    at::Tensor same = dst.index_select(0, pf).eq(src.index_select(0, pr)).all() &
-                      src.index_select(0, pf).eq(dst.index_select(0, pr)).all() &
-                      code.index_select(0, pf).eq(code.index_select(0, pr)).all();
-    add_reverse = !same.item<bool>();
+  // add[a]: arc a also gives its reverse (not for loops).
+  at::Tensor add;
+  if (arc_mode == 1) {
+    add = dst.ne(src);
+  } else if (arc_mode == 2 && dst.numel() > 0) {
+    // A graph is symmetric iff its sorted (dst, src, code) triples equal its sorted (src, dst,
+    // code) ones. Sorted by node first, each graph's arcs are one contiguous range of both lists,
+    // so a mismatch at position p marks the graph of the p-th (dst, src, code) triple.
+    at::Tensor pf = lexsort3(dst, src, code), pr = lexsort3(src, dst, code);
+    at::Tensor fd = dst.index_select(0, pf);
+    at::Tensor mismatch = fd.ne(src.index_select(0, pr)) |
+                          src.index_select(0, pf).ne(dst.index_select(0, pr)) |
+                          code.index_select(0, pf).ne(code.index_select(0, pr));
+    if (per_graph) {
+      // Mismatches per graph (an integer sum: deterministic).
+      at::Tensor asym = at::zeros({gptr.numel() - 1}, opts)
+                            .index_add_(0, graph_of.index_select(0, fd), mismatch.to(at::kLong))
+                            .gt(0);
+      add = asym.index_select(0, graph_of.index_select(0, dst)) & dst.ne(src);
+    } else {
+      add = mismatch.any() & dst.ne(src);
+    }
   }
-  if (add_reverse) {
-    at::Tensor keep = dst.ne(src);
+  if (add.defined()) {
+    at::Tensor keep = add;
     at::Tensor rd = src.masked_select(keep), rs = dst.masked_select(keep);
     at::Tensor rc = code.masked_select(keep);
     dst = at::cat({dst, rd});

@@ -10,12 +10,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["wl_refine", "wl_refine_tuples", "wl_pair_equivalent"]
+__all__ = ["wl_refine", "wl_refine_tuples", "wl_pair_equivalent", "wl_histogram"]
 
 
 def wl_refine(dst: Tensor, src: Tensor, code: Tensor, colors: Tensor, num_codes: int,
-              arc_mode: int = 0, max_rounds: int = -1,
-              return_history: bool = False) -> tuple[Tensor, Tensor]:
+              arc_mode: int = 0, max_rounds: int = -1, return_history: bool = False,
+              graph_ptr: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Exact canonical colour refinement over arcs.
 
     Args:
@@ -25,10 +25,12 @@ def wl_refine(dst: Tensor, src: Tensor, code: Tensor, colors: Tensor, num_codes:
         colors: ``LongTensor[N]`` initial colours in ``[0, N)``.
         num_codes: number of distinct arc codes (edge labels x direction tags).
         arc_mode: 0 arcs as given; 1 also add every reverse arc (none for self-loops: each entry
-            is one undirected edge); 2 auto: as given if the arc multiset (with codes) equals its
-            reverse (PyG's both-directions convention), else as 1.
+            is one undirected edge); 2 auto, per graph: a graph's arcs are taken as given if their
+            multiset (with codes) equals its reverse (PyG's both-directions convention), else as 1.
         max_rounds: rounds to run; ``-1`` runs until a round splits no colour class.
         return_history: return every round's colours instead of only the last.
+        graph_ptr: ``LongTensor[B + 1]`` node offsets of the graphs of a batch (arcs stay inside
+            their graph), for the per-graph decision of ``arc_mode=2``; ``None``: one graph.
 
     Returns:
         ``(history, num_colors)``: ``LongTensor[R+1, N]`` (one row unless ``return_history``) and
@@ -37,7 +39,23 @@ def wl_refine(dst: Tensor, src: Tensor, code: Tensor, colors: Tensor, num_codes:
         order, so they are canonical across all nodes of the call and deterministic.
     """
     return torch.ops.udl.wl_refine.default(dst, src, code, colors, int(num_codes), int(arc_mode),
-                                           int(max_rounds), bool(return_history))
+                                           int(max_rounds), bool(return_history), graph_ptr)
+
+
+def wl_histogram(colors: Tensor, ptr: Tensor, num_colors: int) -> tuple[Tensor, Tensor]:
+    """Colour histogram of every graph of a batch.
+
+    Args:
+        colors: ``LongTensor[N]`` colour ids in ``[0, num_colors)``, graph by graph.
+        ptr: ``LongTensor[B + 1]`` offsets of the graphs' elements in ``colors``.
+        num_colors: number of colour ids.
+
+    Returns:
+        ``(indices LongTensor[2, nnz], counts LongTensor[nnz])``: the distinct (graph, colour)
+        pairs in sorted order and their multiplicities, i.e. the coalesced sparse
+        ``[B, num_colors]`` histogram.
+    """
+    return torch.ops.udl.wl_histogram.default(colors, ptr, int(num_colors))
 
 
 def wl_refine_tuples(colors: Tensor, num_nodes: Tensor, pair_code: Tensor, k: int, mode: int,
@@ -82,7 +100,8 @@ def wl_pair_equivalent(node_colors: Tensor, pair_type: Tensor, num_nodes: Tensor
 
 
 @torch.library.register_fake("udl::wl_refine")
-def _wl_refine_fake(dst, src, code, colors, num_codes, arc_mode, max_rounds, return_history):
+def _wl_refine_fake(dst, src, code, colors, num_codes, arc_mode, max_rounds, return_history,
+                    graph_ptr=None):
     torch._check(dst.dim() == 1 and src.dim() == 1 and code.dim() == 1,
                  lambda: "dst, src and code must be 1-D")
     torch._check(colors.dim() == 1, lambda: "colors must be 1-D")
@@ -91,6 +110,15 @@ def _wl_refine_fake(dst, src, code, colors, num_codes, arc_mode, max_rounds, ret
     rounds = torch.library.get_ctx().new_dynamic_size()
     rows = rounds if return_history else 1
     return colors.new_empty((rows, colors.shape[0])), colors.new_empty((rounds,))
+
+
+@torch.library.register_fake("udl::wl_histogram")
+def _wl_histogram_fake(colors, ptr, num_colors):
+    torch._check(colors.dim() == 1 and ptr.dim() == 1, lambda: "colors and ptr must be 1-D")
+    torch._check(colors.dtype == torch.long and ptr.dtype == torch.long,
+                 lambda: "colors and ptr must be int64")
+    nnz = torch.library.get_ctx().new_dynamic_size()
+    return colors.new_empty((2, nnz)), colors.new_empty((nnz,))
 
 
 @torch.library.register_fake("udl::wl_refine_tuples")

@@ -175,7 +175,8 @@ def _check_rounds(rounds: int | None) -> int:
 
 
 def _finish(method: str, k: int, hist: Tensor, counts: Tensor, requested: int,
-            ptr: Tensor, num_nodes: Tensor, return_history: bool) -> WLResult:
+            ptr: Tensor, num_nodes: Tensor, return_history: bool,
+            native_histogram: bool = False) -> WLResult:
     R = counts.numel() - 1
     counts_l = counts.tolist()
     if requested < 0:
@@ -185,7 +186,7 @@ def _finish(method: str, k: int, hist: Tensor, counts: Tensor, requested: int,
         stable = R < requested
         # A fixed number of rounds that stabilised early repeats the stable colouring.
         counts_l = counts_l + [counts_l[-1]] * (requested - R)
-    flat = hist[-1].clone()
+    flat = hist[-1] if hist.shape[0] == 1 and not return_history else hist[-1].clone()
     C = int(counts_l[-1]) if flat.numel() else 0
     history = None
     if return_history:
@@ -193,8 +194,15 @@ def _finish(method: str, k: int, hist: Tensor, counts: Tensor, requested: int,
         if requested >= 0:
             rows += [rows[-1]] * (requested - R)
         history = [r.clone() for r in rows]
+    if native_histogram:
+        from udl.ops.wl import wl_histogram
+
+        idx, cnt = wl_histogram(flat, ptr, C)
+        graph_colors = sparse_coo(idx, cnt, (ptr.numel() - 1, max(C, 0)))
+    else:
+        graph_colors = _histograms(flat, ptr, C)
     return WLResult(method=method, k=k, colors=flat, rounds=rounds, stable=stable, num_colors=C,
-                    graph_colors=_histograms(flat, ptr, C), ptr=ptr, num_nodes=num_nodes,
+                    graph_colors=graph_colors, ptr=ptr, num_nodes=num_nodes,
                     colors_per_round=[int(c) for c in counts_l], history=history, _flat=flat)
 
 
@@ -209,10 +217,12 @@ def _run_cr(u: _graphs.Union, rounds: int, return_history: bool, device: torch.d
     N = u.num_nodes
     dst, src, code, K, arc_mode = _graphs.arcs(u)
     colors = u.node_labels if u.node_labels is not None else torch.zeros(N, dtype=torch.long)
+    # arc_mode 2 (auto) decides per graph whether the arc list holds both directions.
+    gptr = _move(u.node_ptr, device) if arc_mode == 2 and u.num_graphs > 1 else None
     hist, counts = wl_refine(_move(dst, device), _move(src, device), _move(code, device),
-                             _move(colors, device), K, arc_mode, rounds, return_history)
+                             _move(colors, device), K, arc_mode, rounds, return_history, gptr)
     return _finish(method_name, 1, hist.cpu(), counts.cpu(), rounds, u.node_ptr, u.sizes,
-                   return_history)
+                   return_history, native_histogram=True)
 
 
 def _rank_rows(key: Tensor) -> Tensor:

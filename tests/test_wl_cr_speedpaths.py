@@ -1,0 +1,203 @@
+"""udl.wl colour refinement: the fast paths of the CPU kernel (giant classes split over threads,
+bucket-local merging, 32/64-bit items, per-graph symmetry of a PyG Batch) and udl::wl_histogram,
+checked against an independent torch implementation of the id convention."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import udl.wl as wl
+from udl.ops.wl import wl_histogram, wl_refine
+from udl.ops.wl_reference import cr_reference
+
+
+def _torch_cr(dst, src, code, colors, num_codes, rounds=None):
+    """Independent reference: per round, rows (own, degree, sorted items, padding) ranked with
+    torch.unique(dim=0) (lexicographic). Items are code * N + colour; arcs as given."""
+    N = colors.numel()
+    deg = torch.bincount(dst, minlength=N)
+    order = torch.argsort(dst, stable=True)
+    d, s = dst[order], src[order]
+    cd = code[order] if code.numel() else torch.zeros_like(d)
+    start = torch.zeros(N + 1, dtype=torch.long)
+    start[1:] = torch.cumsum(deg, 0)
+    pos = torch.arange(d.numel()) - start[d]
+    width = int(deg.max()) if N and d.numel() else 0
+    hist = [colors.clone()]
+    c = colors.clone()
+    count = int(torch.unique(c).numel())
+    while rounds is None or len(hist) - 1 < rounds:
+        items = torch.full((N, width), -1, dtype=torch.long)
+        items[d, pos] = cd * N + c[s]
+        items = torch.sort(items, 1).values
+        sig = torch.cat([c[:, None], deg[:, None], items], 1)
+        _, new = torch.unique(sig, dim=0, sorted=True, return_inverse=True)
+        if int(new.max()) + 1 == count:
+            break
+        c, count = new, int(new.max()) + 1
+        hist.append(c)
+    return hist
+
+
+def _random_arcs(n, m, seed, codes=1):
+    g = torch.Generator().manual_seed(seed)
+    a = torch.randint(0, n, (2, m), generator=g)
+    code = torch.randint(0, codes, (m,), generator=g) if codes > 1 else torch.empty(0, dtype=torch.long)
+    return a[0].contiguous(), a[1].contiguous(), code
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_giant_classes_match_reference(threads):
+    # 40k nodes, one initial class: round 1 is one giant bucket (split over threads), round 2 has
+    # classes of > 2^14 members.
+    n = 40_000
+    dst, src, code = _random_arcs(n, 100_000, 0)
+    colors = torch.zeros(n, dtype=torch.long)
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads)
+        hist, counts = wl_refine(dst, src, code, colors, 1, 0, -1, True)
+    finally:
+        torch.set_num_threads(old)
+    ref = _torch_cr(dst, src, code, colors, 1)
+    assert [h.tolist() for h in hist.unbind(0)] == [r.tolist() for r in ref]
+    assert counts.tolist() == [int(r.max()) + 1 for r in ref]
+
+
+@pytest.mark.parametrize("codes", [3, 70_000])
+def test_codes_and_wide_items_match_reference(codes):
+    # codes * colours above 2^32 forces 64-bit items.
+    n = 5_000
+    dst, src, code = _random_arcs(n, 15_000, 1, codes)
+    colors = torch.randint(0, 4, (n,), generator=torch.Generator().manual_seed(2))
+    hist, _ = wl_refine(dst, src, code, colors, codes, 0, -1, True)
+    ref = _torch_cr(dst, src, code, colors, codes)
+    assert [h.tolist() for h in hist.unbind(0)] == [r.tolist() for r in ref]
+
+
+def test_sparse_initial_colours_keep_their_order():
+    # Initial colours need not be dense: ids are ranks of (own, ...) so the order is kept.
+    dst = torch.tensor([1, 0, 2, 3])
+    src = torch.tensor([0, 1, 3, 2])
+    colors = torch.tensor([3, 3, 0, 0, 4])  # values 1 and 2 unused
+    hist, counts = wl_refine(dst, src, torch.empty(0, dtype=torch.long), colors, 1, 0, -1, True)
+    ref = _torch_cr(dst, src, torch.empty(0, dtype=torch.long), colors, 1)
+    assert [h.tolist() for h in hist.unbind(0)] == [r.tolist() for r in ref]
+    assert counts.tolist()[0] == 3
+
+
+def test_undirected_modes_agree_with_reference():
+    rng_graphs = []
+    g = torch.Generator().manual_seed(5)
+    for _ in range(4):
+        n = int(torch.randint(1, 12, (1,), generator=g))
+        m = int(torch.randint(0, 20, (1,), generator=g))
+        e = torch.randint(0, n, (m, 2), generator=g).tolist()
+        rng_graphs.append((n, [tuple(x) for x in e], [0] * n, [0] * len(e)))
+    ref = cr_reference(rng_graphs, False)
+    tuples = [(torch.tensor(e, dtype=torch.long).reshape(-1, 2).t(), n) for n, e, _, _ in rng_graphs]
+    res = wl.refine_batch(tuples, return_history=True)
+    assert [h.tolist() for h in res.history] == ref
+
+
+def test_batch_symmetry_is_decided_per_graph():
+    from torch_geometric.data import Batch, Data
+
+    both = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])  # a path listed in both directions
+    once = torch.tensor([[0, 1], [1, 2]])  # the same path, one entry per edge
+    gs = [Data(edge_index=both, num_nodes=3), Data(edge_index=once, num_nodes=3),
+          Data(edge_index=torch.tensor([[0], [1]]), num_nodes=3)]
+    rb = wl.refine_batch(Batch.from_data_list(gs), return_history=True)
+    rl = wl.refine_batch(gs, return_history=True)
+    assert [h.tolist() for h in rb.history] == [h.tolist() for h in rl.history]
+    # graphs 0 and 1 are the same path: equal colours and histograms
+    assert rb.colors_of(0).tolist() == rb.colors_of(1).tolist()
+    assert rb.same_histogram(0, 1)
+
+
+def test_batch_with_labels_matches_list():
+    from torch_geometric.data import Batch, Data
+
+    g = torch.Generator().manual_seed(3)
+    gs = []
+    for _ in range(30):
+        n = int(torch.randint(3, 15, (1,), generator=g))
+        e = torch.randint(0, n, (2, 2 * n), generator=g)
+        e = torch.cat([e, e.flip(0)], 1)
+        ea = torch.randint(0, 3, (e.shape[1] // 2,), generator=g).repeat(2)
+        gs.append(Data(edge_index=e, num_nodes=n, x=torch.randint(0, 2, (n,), generator=g),
+                       edge_attr=ea))
+    rb = wl.refine_batch(Batch.from_data_list(gs), rounds=4, return_history=True)
+    rl = wl.refine_batch(gs, rounds=4, return_history=True)
+    assert [h.tolist() for h in rb.history] == [h.tolist() for h in rl.history]
+    assert torch.equal(rb.graph_colors.to_dense(), rl.graph_colors.to_dense())
+
+
+def test_graph_ptr_errors():
+    d = torch.tensor([0, 1, 2, 3])
+    s = torch.tensor([1, 0, 3, 2])
+    z = torch.zeros(4, dtype=torch.long)
+    e = torch.empty(0, dtype=torch.long)
+    with pytest.raises(RuntimeError, match="graph_ptr must start at 0 and end at N"):
+        wl_refine(d, s, e, z, 1, 2, -1, False, torch.tensor([0, 2, 5]))
+    with pytest.raises(RuntimeError, match="graph_ptr must be non-decreasing"):
+        wl_refine(d, s, e, z, 1, 2, -1, False, torch.tensor([0, 3, 1, 4]))
+    with pytest.raises(RuntimeError, match="joins nodes of different graphs"):
+        wl_refine(d, s, e, z, 1, 2, -1, False, torch.tensor([0, 1, 4]))
+    with pytest.raises(RuntimeError, match="graph_ptr must have dtype"):
+        wl_refine(d, s, e, z, 1, 2, -1, False, torch.tensor([0.0, 4.0]))
+    a = wl_refine(d, s, e, z, 1, 2, -1, False, torch.tensor([0, 2, 4]))
+    b = wl_refine(d, s, e, z, 1, 2, -1, False)
+    assert torch.equal(a[0], b[0])
+
+
+def test_histogram_op():
+    g = torch.Generator().manual_seed(0)
+    sizes = [0, 5, 1, 5000, 17, 0]
+    ptr = torch.zeros(len(sizes) + 1, dtype=torch.long)
+    ptr[1:] = torch.cumsum(torch.tensor(sizes), 0)
+    C = 600
+    colors = torch.randint(0, C, (int(ptr[-1]),), generator=g)
+    idx, cnt = wl_histogram(colors, ptr, C)
+    graph = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes))
+    uniq, ref_cnt = torch.unique(graph * C + colors, sorted=True, return_counts=True)
+    assert torch.equal(idx, torch.stack([uniq // C, uniq % C]))
+    assert torch.equal(cnt, ref_cnt)
+    with pytest.raises(RuntimeError, match="colors must lie in"):
+        wl_histogram(colors, ptr, 10)
+    short = ptr.clone()
+    short[-1] -= 1
+    with pytest.raises(RuntimeError, match="ptr must start at 0"):
+        wl_histogram(colors, short, C)
+    e_idx, e_cnt = wl_histogram(torch.empty(0, dtype=torch.long), torch.zeros(1, dtype=torch.long),
+                                0)
+    assert e_idx.shape == (2, 0) and e_cnt.shape == (0,)
+
+
+def test_opcheck_graph_ptr_and_histogram():
+    d = torch.tensor([0, 1, 2, 3, 3])
+    s = torch.tensor([1, 0, 3, 2, 4])
+    z = torch.zeros(5, dtype=torch.long)
+    e = torch.empty(0, dtype=torch.long)
+    utils = ("test_schema", "test_autograd_registration", "test_faketensor")
+    torch.library.opcheck(torch.ops.udl.wl_refine.default,
+                          (d, s, e, z, 1, 2, -1, True, torch.tensor([0, 2, 5])), test_utils=utils)
+    torch.library.opcheck(torch.ops.udl.wl_histogram.default,
+                          (torch.tensor([0, 1, 1, 2]), torch.tensor([0, 1, 4]), 3), test_utils=utils)
+
+
+def test_deterministic_across_threads_batch():
+    from udl.wl.bench import small_graph_batch
+
+    graphs = small_graph_batch(300, seed=7)
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        a = wl.refine_batch(graphs, rounds=3)
+        torch.set_num_threads(2)
+        b = wl.refine_batch(graphs, rounds=3)
+    finally:
+        torch.set_num_threads(old)
+    assert torch.equal(a.flat_colors(), b.flat_colors())
+    assert torch.equal(a.graph_colors.to_dense(), b.graph_colors.to_dense())
