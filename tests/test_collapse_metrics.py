@@ -369,3 +369,25 @@ def test_agrees_with_notebook_port_on_well_conditioned_data():
         assert m[key] == pytest.approx(ref[key], rel=1e-4, abs=1e-6), key
     for key in ("L_NC1", "L_NC23", "L_perp"):
         assert dec[key] == pytest.approx(ref[key], rel=2e-3), key
+
+
+def test_float32_second_pass_matches_float64():
+    """precision="auto" scores float32 features with float32 GEMMs (centred NCC distances, float32
+    logits); away from exact ties the NC4 / accuracy counts equal the float64 ones, also when the
+    means sit far from the origin."""
+    c, d = 8, 32
+    h, y = _data(c, d, n=300, spread=2.0, scale=1.0, dtype=torch.float64)
+    h = (h + 500.0).float()                         # large common offset, overlapping classes
+    w = torch.randn(c, d, dtype=torch.float64)
+    b = torch.randn(c, dtype=torch.float64)
+    batches = [(h[i:i + 100], y[i:i + 100]) for i in range(0, len(y), 100)]
+    out = {}
+    for precision in ("auto", "float64"):
+        s = CollapseStats(c, d, precision=precision)
+        for hb, yb in batches:
+            s.update(hb, yb)
+        out[precision] = nc_metrics(s, w, b, data=batches)
+    assert 0.0 < out["float64"]["ncc_accuracy"] < 1.0   # the classes overlap: a real test of ties
+    for key in ("nc4", "accuracy", "ncc_accuracy"):
+        assert out["auto"][key] == pytest.approx(out["float64"][key], abs=2.0 / len(y)), key
+    assert out["auto"]["nc1"] == pytest.approx(out["float64"]["nc1"], rel=1e-5)

@@ -187,13 +187,19 @@ def nc_metrics(
 
     if data is not None:
         counter = CollapseStats(stats.num_classes, stats.dim, stats.device,
-                                reference_means=stats.class_means())
+                                reference_means=stats.class_means(), precision=stats.precision)
+        w32 = w.to(torch.float32)
+        b32 = b.to(torch.float32) if b is not None else None
         for batch in data:
             h, y = batch[0], batch[1]
             h = h.flatten(1) if h.dim() > 2 else h
             with torch.no_grad():
                 if logits_fn is not None:
                     logits = logits_fn(h)
+                elif counter._gemm_dtype(h.dtype) == torch.float32:
+                    # the classifier as the network runs it: float32 features, float32 GEMM
+                    h = h.to(stats.device, torch.float32)
+                    logits = torch.addmm(b32, h, w32.T) if b32 is not None else h @ w32.T
                 else:
                     h = h.to(stats.device, torch.float64)
                     logits = torch.addmm(b, h, w.T) if b is not None else h @ w.T

@@ -193,7 +193,7 @@ class CollapseStats:
                 nb > 0, nb / n.clamp_min(1), torch.zeros_like(n)).unsqueeze(1)
             self.counts = n
             if logits is not None or self.reference_means is not None:
-                self._score(h, y, logits)
+                self._score(features, y, logits, h64=h)
         self.num_batches += 1
         return self
 
@@ -252,8 +252,7 @@ class CollapseStats:
             raise ValueError("score() needs logits of shape (B, C)")
         features, labels = self._check_batch(features, labels, logits)
         if labels.numel():
-            h = features.detach().to(self.device, torch.float64)
-            self._score(h, labels.to(self.device, torch.int64), logits, features)
+            self._score(features, labels.to(self.device, torch.int64), logits, check=features)
         self.num_batches += 1
         return self
 
@@ -264,8 +263,8 @@ class CollapseStats:
                 and not bool(torch.isfinite(features).all())):
             raise ValueError(f"features contain NaN or inf (batch {self.num_batches})")
 
-    def _score(self, h: torch.Tensor, y: torch.Tensor, logits: torch.Tensor | None,
-               check: torch.Tensor | None = None) -> None:
+    def _score(self, features: torch.Tensor, y: torch.Tensor, logits: torch.Tensor | None,
+               h64: torch.Tensor | None = None, check: torch.Tensor | None = None) -> None:
         pred = None
         k = self.counters
         if logits is not None:
@@ -273,9 +272,16 @@ class CollapseStats:
             k[_IDX["n_scored"]] += y.numel()
             k[_IDX["n_correct"]] += (pred == y).sum()
         if self.reference_means is not None:
-            ref = self.reference_means
-            # ||h - mu_c||^2 = ||h||^2 - 2 h.mu_c + ||mu_c||^2; ||h||^2 is constant per row.
-            dist = (ref * ref).sum(1) - 2.0 * (h @ ref.T)
+            # argmin_c ||h - mu_c||^2 = argmin_c ||mu_c||^2 - 2 h.mu_c (||h||^2 is constant per row)
+            if self._gemm_dtype(features.dtype) == torch.float32:
+                # float32 GEMM on features and means centred at the mean of the reference means,
+                # so the common offset does not cost precision
+                hc = features.detach().to(self.device, torch.float32) - self._ref32[0]
+                dist = self._ref32[2] - 2.0 * (hc @ self._ref32[1].T)
+            else:
+                h = h64 if h64 is not None else features.detach().to(self.device, torch.float64)
+                ref = self.reference_means
+                dist = (ref * ref).sum(1) - 2.0 * (h @ ref.T)
             if check is not None:
                 self._check_finite(dist, check)
             if self._ref_absent is not None:
@@ -334,11 +340,15 @@ class CollapseStats:
             ref[absent] = 0.0
             self.reference_means = ref
             self._ref_absent = absent if bool(absent.any()) else None
+            centre = ref[~absent].mean(0) if bool((~absent).any()) else ref.mean(0)
+            ref_c = (ref - centre).to(torch.float32)
+            self._ref32 = (centre.to(torch.float32), ref_c, (ref_c * ref_c).sum(1))
         for name in ("n_ref", "n_ncc_correct", "n_both", "n_ncc_disagree"):
             self.counters[_IDX[name]] = 0.0
         return self
 
     _ref_absent: torch.Tensor | None = None
+    _ref32: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
     def class_means(self) -> torch.Tensor:
         """(C, d) float64 means with NaN rows for absent classes (safe to pass as reference)."""
