@@ -8,9 +8,9 @@
 //    A[v,w], A[w,v], A[w,w]), shared by the two graphs.
 // 2. Hashed rounds. New colour of (v, w) = exact id of (c(v,w), S1(v,w), S2(v,w)) with
 //    S(v,w) = sum_u X[c(v,u)] * Y[c(u,w)] for random integer weights X, Y per colour: two
-//    matrix products (the multiset of pairs (c(v,u), c(u,w)) enters as a polynomial), computed in
-//    double precision with weights small enough that every sum is an exact integer (so S is a
-//    function of the multiset, independent of summation order). Such a colouring is a function of
+//    matrix products per graph (the multiset of pairs (c(v,u), c(u,w)) enters as a polynomial),
+//    one batched BLAS GEMM in double precision with weights small enough that every sum is an
+//    exact integer (so S is a function of the multiset, independent of summation order). Such a colouring is a function of
 //    the exact round-r colouring, identical for both graphs, so *different histograms are a
 //    correct "distinguished"* and can stop the test at once.
 // 3. When a hashed round splits no class and the histograms are still equal, the partition is
@@ -244,45 +244,37 @@ bool pair_equivalent(int64_t n, const int64_t* nc0, const int64_t* nc1, const in
   // 2. hashed rounds
   int bits = exact_bits(n);
   if (hash_bits > 0) bits = std::min<int>(bits, static_cast<int>(hash_bits));
-  std::vector<double> X1, Y1, X2, Y2;
-  std::vector<double> y1(static_cast<size_t>(N)), y2(static_cast<size_t>(N));
-  std::vector<double> s1(static_cast<size_t>(N)), s2(static_cast<size_t>(N));
+  std::vector<double> W[4];  // per colour: X1, X2 (left factors), Y1, Y2 (right factors)
+  const auto dopt = at::TensorOptions().dtype(at::kDouble);
+  at::Tensor X = at::empty({4, n, n}, dopt), Y = at::empty({4, n, n}, dopt);
   IdMap<3> ids;
   uint64_t seed = 0x5eed5eed12345678ULL;
   while (D < N) {  // D == N: discrete, stable
-    for (auto* w : {&X1, &Y1, &X2, &Y2}) {
-      w->resize(static_cast<size_t>(D));
-      for (int64_t d = 0; d < D; ++d)
-        (*w)[d] = static_cast<double>(splitmix64(seed) >> (64 - bits));
+    for (auto& w : W) {
+      w.resize(static_cast<size_t>(D));
+      for (int64_t d = 0; d < D; ++d) w[d] = static_cast<double>(splitmix64(seed) >> (64 - bits));
     }
-    for (int64_t i = 0; i < N; ++i) {
-      y1[i] = Y1[c[i]];
-      y2[i] = Y2[c[i]];
-    }
-    // S[g](v, w) = sum_u X[c(v,u)] * Y[c(u,w)]: row (g, v) of two matrix products.
-    at::parallel_for(0, 2 * n, 4, [&](int64_t b, int64_t e) {
-      for (int64_t row = b; row < e; ++row) {
-        const int64_t g = row / n, v = row % n;
-        const int64_t* cr = c.data() + g * M + v * n;
-        double* a1 = s1.data() + g * M + v * n;
-        double* a2 = s2.data() + g * M + v * n;
-        std::fill(a1, a1 + n, 0.0);
-        std::fill(a2, a2 + n, 0.0);
-        for (int64_t u = 0; u < n; ++u) {
-          const double x1 = X1[cr[u]], x2 = X2[cr[u]];
-          const double* b1 = y1.data() + g * M + u * n;
-          const double* b2 = y2.data() + g * M + u * n;
-          for (int64_t w = 0; w < n; ++w) {
-            a1[w] += x1 * b1[w];
-            a2[w] += x2 * b2[w];
-          }
-        }
+    // Batch b = 2 * graph + hash: S[b](v, w) = sum_u X_h[c(v,u)] * Y_h[c(u,w)], exact integers in
+    // double precision (any summation order gives the same value), one batched GEMM (BLAS).
+    double* xp = X.data_ptr<double>();
+    double* yp = Y.data_ptr<double>();
+    for (int64_t b = 0; b < 4; ++b) {
+      const int64_t* cg = c.data() + (b / 2) * M;
+      const double* wx = W[b % 2].data();
+      const double* wy = W[2 + b % 2].data();
+      for (int64_t i = 0; i < M; ++i) {
+        xp[b * M + i] = wx[cg[i]];
+        yp[b * M + i] = wy[cg[i]];
       }
-    });
+    }
+    const at::Tensor S = at::bmm(X, Y).contiguous();
+    const double* sp = S.data_ptr<double>();
     ids.reset(std::min<int64_t>(N, 4 * D + 64));
     for (int64_t i = 0; i < N; ++i) {
-      const uint64_t key[3] = {static_cast<uint64_t>(c[i]), static_cast<uint64_t>(s1[i]),
-                               static_cast<uint64_t>(s2[i])};
+      const int64_t g = i / M, t = i % M;
+      const uint64_t key[3] = {static_cast<uint64_t>(c[i]),
+                               static_cast<uint64_t>(sp[(2 * g) * M + t]),
+                               static_cast<uint64_t>(sp[(2 * g + 1) * M + t])};
       next[i] = ids.insert(key);
     }
     const int64_t Dn = ids.size();
