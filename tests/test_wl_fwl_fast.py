@@ -188,3 +188,25 @@ def test_cuda_matches_cpu(brec):
     pairs = [_random_pair(rng, True) for _ in range(30)]
     kw = dict(node_labels="lab", edge_labels="lab")
     assert equivalent_pairs(pairs, device="cuda", **kw) == equivalent_pairs(pairs, **kw)
+
+
+def test_many_new_classes_in_one_round():
+    # Random graphs: 3 atomic types split into hundreds of classes in round 1 (the id table of
+    # the hashed rounds must grow), and an isomorphic copy must stay undistinguished.
+    pairs = []
+    for s in range(4):
+        g = nx.gnp_random_graph(40, 0.3, seed=s)
+        perm = list(range(40))
+        random.Random(s).shuffle(perm)
+        h = nx.relabel_nodes(g, dict(zip(range(40), perm)))
+        h = nx.Graph(h.subgraph(range(40)))
+        h2 = nx.Graph()
+        h2.add_nodes_from(range(40))
+        h2.add_edges_from(h.edges)
+        pairs += [(g, h2), (g, nx.gnp_random_graph(40, 0.3, seed=s + 10))]
+    res = wl.refine_batch([pairs[0][0]], "2-fwl", rounds=1)
+    assert res.num_colors > 200
+    plain = [_plain(a, b) for a, b in pairs]
+    assert plain == [True, False] * 4
+    assert _fast(pairs) == plain
+    assert _fast(pairs, hash_bits=2) == plain

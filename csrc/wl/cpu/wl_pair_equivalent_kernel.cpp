@@ -50,15 +50,14 @@ class IdMap {
     keys_.reserve(static_cast<size_t>(expected) * W);
   }
   int64_t insert(const uint64_t* key) {
-    uint64_t h = 0x9e3779b97f4a7c15ULL;
-    for (int j = 0; j < W; ++j) h = wl::mix64(h ^ key[j]);
-    size_t s = static_cast<size_t>(h) & mask_;
+    size_t s = slot_of(key);
     while (true) {
       const int64_t id = slots_[s];
       if (id < 0) {
         const int64_t fresh = size();
         slots_[s] = fresh;
         keys_.insert(keys_.end(), key, key + W);
+        if (static_cast<size_t>(2 * (fresh + 1)) > slots_.size()) grow();  // load <= 1/2
         return fresh;
       }
       if (std::memcmp(&keys_[static_cast<size_t>(id) * W], key, sizeof(uint64_t) * W) == 0) return id;
@@ -68,6 +67,21 @@ class IdMap {
   int64_t size() const { return static_cast<int64_t>(keys_.size() / W); }
 
  private:
+  size_t slot_of(const uint64_t* key) const {
+    uint64_t h = 0x9e3779b97f4a7c15ULL;
+    for (int j = 0; j < W; ++j) h = wl::mix64(h ^ key[j]);
+    return static_cast<size_t>(h) & mask_;
+  }
+  void grow() {
+    slots_.assign(slots_.size() * 2, -1);
+    mask_ = slots_.size() - 1;
+    for (int64_t id = 0, m = size(); id < m; ++id) {
+      size_t s = slot_of(&keys_[static_cast<size_t>(id) * W]);
+      while (slots_[s] >= 0) s = (s + 1) & mask_;
+      slots_[s] = id;
+    }
+  }
+
   std::vector<int64_t> slots_;
   std::vector<uint64_t> keys_;
   size_t mask_ = 0;
@@ -269,7 +283,7 @@ bool pair_equivalent(int64_t n, const int64_t* nc0, const int64_t* nc1, const in
     }
     const at::Tensor S = at::bmm(X, Y).contiguous();
     const double* sp = S.data_ptr<double>();
-    ids.reset(std::min<int64_t>(N, 4 * D + 64));
+    ids.reset(std::min<int64_t>(N, 2 * D + 64));  // grows when more classes appear
     for (int64_t i = 0; i < N; ++i) {
       const int64_t g = i / M, t = i % M;
       const uint64_t key[3] = {static_cast<uint64_t>(c[i]),
