@@ -125,9 +125,9 @@ at::Tensor wl_pair_equivalent_cuda(const at::Tensor& node_colors_, const at::Ten
   at::Tensor noff = at::tensor(node_off, cpu_long).to(nc.device());
   at::Tensor toff = at::tensor(tuple_off, cpu_long).to(nc.device());
   at::Tensor nodes = nn.to(nc.device());
-  at::Tensor differ = at::zeros({P}, opts.dtype(at::kInt));
-  for (int64_t p = 0; p < P; ++p)
-    if (n_h[2 * p] != n_h[2 * p + 1]) differ[p] = 1;
+  std::vector<int32_t> differ_h(P, 0);  // different sizes: different histograms
+  for (int64_t p = 0; p < P; ++p) differ_h[p] = n_h[2 * p] != n_h[2 * p + 1];
+  at::Tensor differ = at::tensor(differ_h, at::TensorOptions().dtype(at::kInt)).to(nc.device());
   if (N > 0) {
     const int threads = 256;
     at::Tensor keys = at::empty({N, 7}, opts);
