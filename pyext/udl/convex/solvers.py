@@ -143,6 +143,12 @@ class _cpu_threads:
             torch.set_num_threads(self.old)
 
 
+def auto_method(n: int, d: int, P: int, loss: str, ipm_max_dim: int = 6000) -> str:
+    """The method ``solve_torch(method="auto")`` uses: ``"ipm"`` for the squared loss when its
+    dense Newton systems fit (``min(n, 2·P·d) ≤ ipm_max_dim``), else ``"admm"``."""
+    return "ipm" if loss == "squared" and min(n, 2 * P * d) <= ipm_max_dim else "admm"
+
+
 def solve_torch(X: torch.Tensor, y: torch.Tensor, D: torch.Tensor, beta: float, loss: str,
                 tol: float = 1e-6, max_iter: int = 20000, rho: float | None = None,
                 init: tuple[torch.Tensor, torch.Tensor] | None = None, verbose: bool = False,
@@ -187,7 +193,7 @@ def solve_torch(X: torch.Tensor, y: torch.Tensor, D: torch.Tensor, beta: float, 
     P = D.shape[1]
     auto = method == "auto"
     if auto:
-        method = "ipm" if loss == "squared" and min(n, 2 * P * d) <= ipm_max_dim else "admm"
+        method = auto_method(n, d, P, loss, ipm_max_dim)
     if method == "ipm" and loss != "squared":
         raise ValueError("method='ipm' supports loss='squared' only; use method='admm'")
     with _cpu_threads(X.device, float(n) * d * P):
