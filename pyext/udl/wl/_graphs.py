@@ -84,7 +84,8 @@ def _check_edge_index(ei: Any, n: int, what: str) -> Tensor:
         raise ValueError(f"{what}: edge_index must have shape [2, E], got {tuple(ei.shape)}")
     ei = ei.to(device="cpu", dtype=torch.long)
     if ei.numel() > 0:
-        lo, hi = int(ei.min()), int(ei.max())
+        lo_t, hi_t = torch.aminmax(ei)  # one pass
+        lo, hi = int(lo_t), int(hi_t)
         if lo < 0:
             raise ValueError(f"{what}: edge_index has a negative node id ({lo})")
         if hi >= n:
