@@ -201,3 +201,24 @@ def test_deterministic_across_threads_batch():
         torch.set_num_threads(old)
     assert torch.equal(a.flat_colors(), b.flat_colors())
     assert torch.equal(a.graph_colors.to_dense(), b.graph_colors.to_dense())
+
+
+def test_mirrored_and_shuffled_symmetric_lists_agree():
+    # cat([e, e.flip(0)]) (fast path) and the same arcs shuffled (general path) are one graph.
+    g = torch.Generator().manual_seed(11)
+    e = torch.randint(0, 300, (2, 900), generator=g)
+    e = e[:, e[0] != e[1]]  # a loop listed twice would be two loops
+    both = torch.cat([e, e.flip(0)], 1)
+    perm = torch.randperm(both.shape[1], generator=g)
+    a = wl.refine((both, 300), return_history=True)
+    b = wl.refine((both[:, perm], 300), return_history=True)
+    c = wl.refine((e, 300), return_history=True)  # one entry per edge
+    assert [h.tolist() for h in a.history] == [h.tolist() for h in b.history]
+    assert [h.tolist() for h in a.history] == [h.tolist() for h in c.history]
+    # Almost mirrored (one arc changed): not symmetric, so every entry is one edge.
+    bad = both.clone()
+    bad[0, -1] = (bad[0, -1] + 1) % 300
+    d = wl.refine((bad, 300), return_history=True)
+    ref = cr_reference([(300, [tuple(x) for x in bad.t().tolist()], [0] * 300,
+                         [0] * bad.shape[1])], False)
+    assert [h.tolist() for h in d.history] == ref
