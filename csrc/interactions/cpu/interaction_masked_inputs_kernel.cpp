@@ -1,5 +1,6 @@
 // CPU kernel of udl::interaction_masked_inputs: one parallel task per context row draws the
-// context bitset, writes the S term in one pass over x, then copies it and patches players i, j.
+// context bitset, writes the S term (a copy of x or the baseline, patched on the minority players),
+// then copies it and patches players i, j for the other three terms.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
@@ -80,24 +81,32 @@ std::tuple<at::Tensor, at::Tensor> interaction_masked_inputs_cpu(
         auto* ctx = reinterpret_cast<uint64_t*>(contexts.data_ptr<int64_t>());
         const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(D, 1));
         at::parallel_for(0, num_rows, grain, [&](int64_t begin, int64_t end) {
-          // present[p + 1]: player p is in S; present[0] is the "-1" (always present) player.
-          std::vector<uint8_t> present(static_cast<size_t>(n + 1));
           for (int64_t r = begin; r < end; ++r) {
             const int64_t* row = rw + 4 * r;
             const int64_t i = pr[2 * row[0]], j = pr[2 * row[0] + 1];
             uint64_t* bits = ctx + r * num_words;
             interactions::make_context(bits, num_words, n, i, j, row[1], row[2], row[3] != 0,
                                        static_cast<uint64_t>(seed));
-            present[0] = 1;
-            for (int64_t p = 0; p < n; ++p) {
-              present[p + 1] = interactions::test_bit(bits, p) ? 1 : 0;
-            }
-            const uint8_t* in_s = present.data() + 1;
             scalar_t* o0 = out + (4 * r) * D;  // S u {i, j}
             scalar_t* o1 = o0 + D;             // S u {i}
             scalar_t* o2 = o1 + D;             // S u {j}
             scalar_t* o3 = o2 + D;             // S
-            for (int64_t e = 0; e < D; ++e) o3[e] = in_s[pm[e]] ? xp[e] : bp[e];
+            // The S term: copy whichever of x / baseline covers more players, then scatter the
+            // minority's elements (|S| = m of n players; min(m, n - m) players are patched).
+            const bool base_x = 2 * row[1] >= n;
+            std::copy(base_x ? xp : bp, (base_x ? xp : bp) + D, o3);
+            const scalar_t* patch = base_x ? bp : xp;
+            if (!base_x) {  // elements of no player (-1) are always the input
+              for (int64_t q = elem_ptr[0]; q < elem_ptr[1]; ++q) o3[elem_idx[q]] = xp[elem_idx[q]];
+            }
+            for (int64_t p = 0; p < n; ++p) {
+              if (interactions::test_bit(bits, p) != base_x) {
+                for (int64_t q = elem_ptr[p + 1]; q < elem_ptr[p + 2]; ++q) {
+                  const int64_t e = elem_idx[q];
+                  o3[e] = patch[e];
+                }
+              }
+            }
             std::copy(o3, o3 + D, o0);
             std::copy(o3, o3 + D, o1);
             std::copy(o3, o3 + D, o2);
