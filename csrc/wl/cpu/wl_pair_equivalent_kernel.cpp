@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "common/checks.h"
+#include "wl/arg_checks.h"
 #include "wl/cpu/wl_rank.h"
 
 namespace udl {
@@ -306,29 +307,17 @@ bool pair_equivalent(int64_t n, const int64_t* nc0, const int64_t* nc1, const in
 
 at::Tensor wl_pair_equivalent_cpu(const at::Tensor& node_colors_, const at::Tensor& pair_type_,
                                   const at::Tensor& num_nodes_, int64_t hash_bits) {
-  UDL_CHECK_DIM(node_colors_, "node_colors", 1);
-  UDL_CHECK_DIM(pair_type_, "pair_type", 1);
-  UDL_CHECK_DIM(num_nodes_, "num_nodes", 1);
-  UDL_CHECK_DTYPE(node_colors_, "node_colors", at::kLong);
-  UDL_CHECK_DTYPE(pair_type_, "pair_type", at::kLong);
-  UDL_CHECK_DTYPE(num_nodes_, "num_nodes", at::kLong);
+  wl::check_pair_equivalent_args(node_colors_, pair_type_, num_nodes_, hash_bits);
   UDL_CHECK_CPU(node_colors_, "node_colors");
-  UDL_CHECK_CPU(pair_type_, "pair_type");
-  TORCH_CHECK(hash_bits >= 0 && hash_bits <= 26, "hash_bits must lie in [0, 26] (0: automatic), got ",
-              hash_bits);
-  const at::Tensor nn = num_nodes_.to(at::kCPU).contiguous();
   const at::Tensor nc = node_colors_.contiguous();
   const at::Tensor pt = pair_type_.contiguous();
-  const int64_t G = nn.numel();
+  const wl::GraphOffsets off = wl::graph_offsets(num_nodes_, 2);
+  const int64_t G = static_cast<int64_t>(off.n.size());
   TORCH_CHECK(G % 2 == 0, "num_nodes must list an even number of graphs (pairs), got ", G);
   const int64_t P = G / 2;
-  const int64_t* n_h = nn.data_ptr<int64_t>();
-  std::vector<int64_t> node_off(G + 1, 0), pair_off(G + 1, 0);
-  for (int64_t g = 0; g < G; ++g) {
-    TORCH_CHECK(n_h[g] >= 0, "num_nodes must be >= 0, got ", n_h[g], " for graph ", g);
-    node_off[g + 1] = node_off[g] + n_h[g];
-    pair_off[g + 1] = pair_off[g] + n_h[g] * n_h[g];
-  }
+  const int64_t* n_h = off.n.data();
+  const std::vector<int64_t>& node_off = off.node_off;
+  const std::vector<int64_t>& pair_off = off.pair_off;
   TORCH_CHECK(nc.numel() == node_off[G], "node_colors must have sum(num_nodes) = ", node_off[G],
               " entries, got ", nc.numel());
   TORCH_CHECK(pt.numel() == pair_off[G], "pair_type must have sum(num_nodes^2) = ", pair_off[G],

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "common/checks.h"
+#include "wl/arg_checks.h"
 #include "wl/cpu/wl_rank.h"
 
 namespace udl {
@@ -138,31 +139,6 @@ inline void small_sort(T* a, int64_t n) {
 
 // ------------------------------------------------------------------------------------------------
 // Inputs.
-
-void check_inputs(const at::Tensor& dst, const at::Tensor& src, const at::Tensor& code,
-                  const at::Tensor& colors, int64_t num_codes, int64_t arc_mode,
-                  const c10::optional<at::Tensor>& graph_ptr) {
-  UDL_CHECK_DIM(dst, "dst", 1);
-  UDL_CHECK_DIM(src, "src", 1);
-  UDL_CHECK_DIM(code, "code", 1);
-  UDL_CHECK_DIM(colors, "colors", 1);
-  UDL_CHECK_DTYPE(dst, "dst", at::kLong);
-  UDL_CHECK_DTYPE(src, "src", at::kLong);
-  UDL_CHECK_DTYPE(code, "code", at::kLong);
-  UDL_CHECK_DTYPE(colors, "colors", at::kLong);
-  TORCH_CHECK(dst.numel() == src.numel() && (code.numel() == dst.numel() || code.numel() == 0),
-              "dst, src and code must have the same length (code may be empty), got ", dst.numel(),
-              ", ", src.numel(), " and ", code.numel());
-  TORCH_CHECK(num_codes >= 1, "num_codes must be >= 1, got ", num_codes);
-  TORCH_CHECK(arc_mode >= 0 && arc_mode <= 2,
-              "arc_mode must be 0 (as given), 1 (add reverse arcs) or 2 (auto), got ", arc_mode);
-  if (graph_ptr.has_value()) {
-    UDL_CHECK_DIM(*graph_ptr, "graph_ptr", 1);
-    UDL_CHECK_DTYPE(*graph_ptr, "graph_ptr", at::kLong);
-    TORCH_CHECK(graph_ptr->numel() >= 1, "graph_ptr must have B + 1 >= 1 entries, got ",
-                graph_ptr->numel());
-  }
-}
 
 // Smallest index in [0, n) with bad(i), or -1.
 template <typename Bad>
@@ -678,7 +654,7 @@ std::tuple<at::Tensor, at::Tensor> wl_refine_cpu(const at::Tensor& dst_, const a
                                                  int64_t num_codes, int64_t arc_mode,
                                                  int64_t max_rounds, bool return_history,
                                                  const c10::optional<at::Tensor>& graph_ptr_) {
-  check_inputs(dst_, src_, code_, colors_, num_codes, arc_mode, graph_ptr_);
+  wl::check_refine_args(dst_, src_, code_, colors_, num_codes, arc_mode, graph_ptr_);
   UDL_CHECK_CPU(dst_, "dst");
   UDL_CHECK_CPU(src_, "src");
   UDL_CHECK_CPU(code_, "code");

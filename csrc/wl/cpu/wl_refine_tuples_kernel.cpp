@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "common/checks.h"
+#include "wl/arg_checks.h"
 #include "wl/cpu/wl_rank.h"
 
 namespace udl {
@@ -180,35 +181,18 @@ std::tuple<at::Tensor, at::Tensor> wl_refine_tuples_cpu(const at::Tensor& colors
                                                         const at::Tensor& pair_code_, int64_t k,
                                                         int64_t mode, int64_t max_rounds,
                                                         bool return_history) {
-  UDL_CHECK_DIM(colors_, "colors", 1);
-  UDL_CHECK_DIM(num_nodes_, "num_nodes", 1);
-  UDL_CHECK_DIM(pair_code_, "pair_code", 1);
-  UDL_CHECK_DTYPE(colors_, "colors", at::kLong);
-  UDL_CHECK_DTYPE(num_nodes_, "num_nodes", at::kLong);
-  UDL_CHECK_DTYPE(pair_code_, "pair_code", at::kLong);
+  wl::check_refine_tuples_args(colors_, num_nodes_, pair_code_, k, mode);
   UDL_CHECK_CPU(colors_, "colors");
-  UDL_CHECK_CPU(pair_code_, "pair_code");
-  TORCH_CHECK(mode >= 0 && mode <= 2, "mode must be 0 (k-FWL), 1 (k-OWL) or 2 (1-FWL), got ", mode);
-  TORCH_CHECK((mode == 2 && k == 1) || (mode != 2 && (k == 2 || k == 3)),
-              "k must be 2 or 3 for k-FWL / k-OWL and 1 for 1-FWL, got k=", k, " with mode=", mode);
   const at::Tensor colors0 = colors_.contiguous();
-  const at::Tensor nn = num_nodes_.to(at::kCPU).contiguous();
   const at::Tensor pair_code = pair_code_.contiguous();
+  wl::GraphOffsets off = wl::graph_offsets(num_nodes_, k);
   Layout L;
-  const int64_t G = nn.numel();
-  L.n.assign(nn.data_ptr<int64_t>(), nn.data_ptr<int64_t>() + G);
-  L.tuple_off.assign(G + 1, 0);
-  L.pair_off.assign(G + 1, 0);
+  const int64_t G = static_cast<int64_t>(off.n.size());
+  L.n = std::move(off.n);
+  L.tuple_off = std::move(off.tuple_off);
+  L.pair_off = std::move(off.pair_off);
   L.len.assign(G, 0);
-  for (int64_t g = 0; g < G; ++g) {
-    const int64_t n = L.n[g];
-    TORCH_CHECK(n >= 0, "num_nodes must be >= 0, got ", n, " for graph ", g);
-    int64_t tuples = 1;
-    for (int64_t j = 0; j < k; ++j) tuples *= n;
-    L.tuple_off[g + 1] = L.tuple_off[g] + tuples;
-    L.pair_off[g + 1] = L.pair_off[g] + n * n;
-    L.len[g] = (mode == 1) ? k * n : n;
-  }
+  for (int64_t g = 0; g < G; ++g) L.len[g] = (mode == 1) ? k * L.n[g] : L.n[g];
   L.N = L.tuple_off[G];
   TORCH_CHECK(colors0.numel() == L.N, "colors must have sum(num_nodes^k) = ", L.N,
               " entries, got ", colors0.numel());

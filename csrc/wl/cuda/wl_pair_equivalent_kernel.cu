@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/checks.h"
+#include "wl/arg_checks.h"
 #include "wl/cuda/wl_rank.cuh"
 
 namespace udl {
@@ -79,34 +80,21 @@ __global__ void compare_kernel(const int64_t* sorted, const int64_t* tuple_off, 
 
 at::Tensor wl_pair_equivalent_cuda(const at::Tensor& node_colors_, const at::Tensor& pair_type_,
                                    const at::Tensor& num_nodes_, int64_t hash_bits) {
-  UDL_CHECK_DIM(node_colors_, "node_colors", 1);
-  UDL_CHECK_DIM(pair_type_, "pair_type", 1);
-  UDL_CHECK_DIM(num_nodes_, "num_nodes", 1);
-  UDL_CHECK_DTYPE(node_colors_, "node_colors", at::kLong);
-  UDL_CHECK_DTYPE(pair_type_, "pair_type", at::kLong);
-  UDL_CHECK_DTYPE(num_nodes_, "num_nodes", at::kLong);
-  UDL_CHECK_CUDA(node_colors_, "node_colors");
-  UDL_CHECK_SAME_DEVICE(node_colors_, "node_colors", pair_type_, "pair_type");
-  TORCH_CHECK(hash_bits >= 0 && hash_bits <= 26, "hash_bits must lie in [0, 26] (0: automatic), got ",
-              hash_bits);  // no hashing on CUDA: every round is exact
+  wl::check_pair_equivalent_args(node_colors_, pair_type_, num_nodes_, hash_bits);
+  UDL_CHECK_CUDA(node_colors_, "node_colors");  // hash_bits is unused here: every round is exact
   at::cuda::CUDAGuard guard(node_colors_.device());
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   const at::Tensor nc = node_colors_.contiguous();
   const at::Tensor pt = pair_type_.contiguous();
   auto opts = nc.options();
-  const at::Tensor nn = num_nodes_.to(at::kCPU).contiguous();
-  const int64_t G = nn.numel();
+  const wl::GraphOffsets off = wl::graph_offsets(num_nodes_, 2);
+  const int64_t G = static_cast<int64_t>(off.n.size());
   TORCH_CHECK(G % 2 == 0, "num_nodes must list an even number of graphs (pairs), got ", G);
   const int64_t P = G / 2;
-  const int64_t* n_h = nn.data_ptr<int64_t>();
-  std::vector<int64_t> node_off(G + 1, 0), tuple_off(G + 1, 0);
-  int64_t max_n = 0;
-  for (int64_t g = 0; g < G; ++g) {
-    TORCH_CHECK(n_h[g] >= 0, "num_nodes must be >= 0, got ", n_h[g], " for graph ", g);
-    node_off[g + 1] = node_off[g] + n_h[g];
-    tuple_off[g + 1] = tuple_off[g] + n_h[g] * n_h[g];
-    max_n = std::max(max_n, n_h[g]);
-  }
+  const int64_t* n_h = off.n.data();
+  const std::vector<int64_t>& node_off = off.node_off;
+  const std::vector<int64_t>& tuple_off = off.pair_off;  // 2-tuples: n^2 per graph
+  const int64_t max_n = off.max_n;
   TORCH_CHECK(nc.numel() == node_off[G], "node_colors must have sum(num_nodes) = ", node_off[G],
               " entries, got ", nc.numel());
   TORCH_CHECK(pt.numel() == tuple_off[G], "pair_type must have sum(num_nodes^2) = ", tuple_off[G],
@@ -124,7 +112,7 @@ at::Tensor wl_pair_equivalent_cuda(const at::Tensor& node_colors_, const at::Ten
   auto cpu_long = at::TensorOptions().dtype(at::kLong);
   at::Tensor noff = at::tensor(node_off, cpu_long).to(nc.device());
   at::Tensor toff = at::tensor(tuple_off, cpu_long).to(nc.device());
-  at::Tensor nodes = nn.to(nc.device());
+  at::Tensor nodes = at::tensor(off.n, cpu_long).to(nc.device());
   std::vector<int32_t> differ_h(P, 0);  // different sizes: different histograms
   for (int64_t p = 0; p < P; ++p) differ_h[p] = n_h[2 * p] != n_h[2 * p + 1];
   at::Tensor differ = at::tensor(differ_h, at::TensorOptions().dtype(at::kInt)).to(nc.device());

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/checks.h"
+#include "wl/arg_checks.h"
 #include "wl/cuda/wl_rank.cuh"
 
 namespace udl {
@@ -43,31 +44,8 @@ std::tuple<at::Tensor, at::Tensor> wl_refine_cuda(const at::Tensor& dst_, const 
                                                   int64_t arc_mode, int64_t max_rounds,
                                                   bool return_history,
                                                   const c10::optional<at::Tensor>& graph_ptr) {
-  UDL_CHECK_DIM(dst_, "dst", 1);
-  UDL_CHECK_DIM(src_, "src", 1);
-  UDL_CHECK_DIM(code_, "code", 1);
-  UDL_CHECK_DIM(colors_, "colors", 1);
-  UDL_CHECK_DTYPE(dst_, "dst", at::kLong);
-  UDL_CHECK_DTYPE(src_, "src", at::kLong);
-  UDL_CHECK_DTYPE(code_, "code", at::kLong);
-  UDL_CHECK_DTYPE(colors_, "colors", at::kLong);
+  wl::check_refine_args(dst_, src_, code_, colors_, num_codes, arc_mode, graph_ptr);
   UDL_CHECK_CUDA(colors_, "colors");
-  UDL_CHECK_SAME_DEVICE(dst_, "dst", colors_, "colors");
-  UDL_CHECK_SAME_DEVICE(src_, "src", colors_, "colors");
-  UDL_CHECK_SAME_DEVICE(code_, "code", colors_, "colors");
-  TORCH_CHECK(dst_.numel() == src_.numel() && (code_.numel() == dst_.numel() || code_.numel() == 0),
-              "dst, src and code must have the same length (code may be empty), got ",
-              dst_.numel(), ", ", src_.numel(), " and ", code_.numel());
-  TORCH_CHECK(num_codes >= 1, "num_codes must be >= 1, got ", num_codes);
-  TORCH_CHECK(arc_mode >= 0 && arc_mode <= 2,
-              "arc_mode must be 0 (as given), 1 (add reverse arcs) or 2 (auto), got ", arc_mode);
-  if (graph_ptr.has_value()) {
-    UDL_CHECK_DIM(*graph_ptr, "graph_ptr", 1);
-    UDL_CHECK_DTYPE(*graph_ptr, "graph_ptr", at::kLong);
-    UDL_CHECK_SAME_DEVICE(*graph_ptr, "graph_ptr", colors_, "colors");
-    TORCH_CHECK(graph_ptr->numel() >= 1, "graph_ptr must have B + 1 >= 1 entries, got ",
-                graph_ptr->numel());
-  }
   at::cuda::CUDAGuard guard(colors_.device());
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   at::Tensor dst = dst_.contiguous(), src = src_.contiguous();

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/checks.h"
+#include "wl/arg_checks.h"
 #include "wl/cuda/wl_rank.cuh"
 
 namespace udl {
@@ -62,34 +63,18 @@ std::tuple<at::Tensor, at::Tensor> wl_refine_tuples_cuda(const at::Tensor& color
                                                          const at::Tensor& pair_code_, int64_t k,
                                                          int64_t mode, int64_t max_rounds,
                                                          bool return_history) {
-  UDL_CHECK_DIM(colors_, "colors", 1);
-  UDL_CHECK_DIM(num_nodes_, "num_nodes", 1);
-  UDL_CHECK_DIM(pair_code_, "pair_code", 1);
-  UDL_CHECK_DTYPE(colors_, "colors", at::kLong);
-  UDL_CHECK_DTYPE(num_nodes_, "num_nodes", at::kLong);
-  UDL_CHECK_DTYPE(pair_code_, "pair_code", at::kLong);
+  wl::check_refine_tuples_args(colors_, num_nodes_, pair_code_, k, mode);
   UDL_CHECK_CUDA(colors_, "colors");
-  TORCH_CHECK(mode >= 0 && mode <= 2, "mode must be 0 (k-FWL), 1 (k-OWL) or 2 (1-FWL), got ", mode);
-  TORCH_CHECK((mode == 2 && k == 1) || (mode != 2 && (k == 2 || k == 3)),
-              "k must be 2 or 3 for k-FWL / k-OWL and 1 for 1-FWL, got k=", k, " with mode=", mode);
   at::cuda::CUDAGuard guard(colors_.device());
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   const at::Tensor colors0 = colors_.contiguous();
   auto opts = colors0.options();
-  const at::Tensor nn = num_nodes_.to(at::kCPU).contiguous();
-  const int64_t G = nn.numel();
-  std::vector<int64_t> tuple_off(G + 1, 0), pair_off(G + 1, 0), ptr_graph(G + 1, 0);
-  const int64_t* n_h = nn.data_ptr<int64_t>();
-  int64_t max_n = 0;
-  for (int64_t g = 0; g < G; ++g) {
-    const int64_t n = n_h[g];
-    TORCH_CHECK(n >= 0, "num_nodes must be >= 0, got ", n, " for graph ", g);
-    int64_t tuples = 1;
-    for (int64_t j = 0; j < k; ++j) tuples *= n;
-    tuple_off[g + 1] = tuple_off[g] + tuples;
-    pair_off[g + 1] = pair_off[g] + n * n;
-    max_n = std::max(max_n, n);
-  }
+  wl::GraphOffsets off = wl::graph_offsets(num_nodes_, k);
+  const int64_t G = static_cast<int64_t>(off.n.size());
+  const std::vector<int64_t>& tuple_off = off.tuple_off;
+  const std::vector<int64_t>& pair_off = off.pair_off;
+  const int64_t* n_h = off.n.data();
+  const int64_t max_n = off.max_n;
   const int64_t N = tuple_off[G];
   TORCH_CHECK(colors0.numel() == N, "colors must have sum(num_nodes^k) = ", N, " entries, got ",
               colors0.numel());
@@ -119,7 +104,7 @@ std::tuple<at::Tensor, at::Tensor> wl_refine_tuples_cuda(const at::Tensor& color
   at::Tensor ptr = at::tensor(ptr_h, cpu_long).to(colors0.device());
   at::Tensor toff = at::tensor(tuple_off, cpu_long).to(colors0.device());
   at::Tensor poff = at::tensor(pair_off, cpu_long).to(colors0.device());
-  at::Tensor nodes = nn.to(colors0.device());
+  at::Tensor nodes = at::tensor(off.n, cpu_long).to(colors0.device());
   const int64_t total = ptr_h[N];
   at::Tensor raw = at::empty({total}, opts), items = at::empty({total}, opts);
 
