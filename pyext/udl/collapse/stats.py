@@ -181,17 +181,13 @@ class CollapseStats:
             mb = sums / nb.clamp_min(1).unsqueeze(1)
             # Chan's rule as one GEMM: the batch-centred residuals h - mb[y] (formed in float64)
             # stacked with the C correction rows sqrt(na nb / n) (mb - mu_a)
-            na = self.counts
-            n = na + nb
-            w = torch.where(nb > 0, na * nb / n.clamp_min(1), torch.zeros_like(n))
-            rows = torch.cat([h - mb.index_select(0, y), (mb - self.means) * w.sqrt().unsqueeze(1)])
+            delta, w, n = self._chan_terms(nb, mb)
+            rows = torch.cat([h - mb.index_select(0, y), delta * w.sqrt().unsqueeze(1)])
             if self._gemm_dtype(features.dtype) == torch.float64:
                 self.scatter.addmm_(rows.T, rows)
             else:
                 self._push_rows(rows)
-            self.means += (mb - self.means) * torch.where(
-                nb > 0, nb / n.clamp_min(1), torch.zeros_like(n)).unsqueeze(1)
-            self.counts = n
+            self._advance_means(delta, nb, n)
             if logits is not None or self.reference_means is not None:
                 self._score(features, y, logits, h64=h)
         self.num_batches += 1
@@ -293,20 +289,25 @@ class CollapseStats:
                 k[_IDX["n_both"]] += y.numel()
                 k[_IDX["n_ncc_disagree"]] += (ncc != pred).sum()
 
-    def _merge(self, nb: torch.Tensor, mb: torch.Tensor, sb: torch.Tensor | None) -> None:
-        """Chan's rule: merge (counts nb, means mb, centred scatter sb) into self.
+    def _chan_terms(self, nb: torch.Tensor, mb: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Chan's rule for adding (counts nb, means mb): the mean shifts mb - mu (C, d), the weights
+        na nb / n of their outer products in the scatter (0 for classes absent from the batch) and
+        the new counts n."""
+        n = self.counts + nb
+        w = torch.where(nb > 0, self.counts * nb / n.clamp_min(1), torch.zeros_like(n))
+        return mb - self.means, w, n
 
-        With ``sb=None`` only the mean-shift term is added (the caller adds its scatter itself)."""
-        na = self.counts
-        n = na + nb
-        safe = n.clamp_min(1)
-        delta = mb - self.means                       # (C, d)
-        w = torch.where(nb > 0, na * nb / safe, torch.zeros_like(n))
-        if sb is not None:
-            self.scatter.add_(sb)
-        self.scatter.addmm_((delta * w.unsqueeze(1)).T, delta)
-        self.means += delta * torch.where(nb > 0, nb / safe, torch.zeros_like(n)).unsqueeze(1)
+    def _advance_means(self, delta: torch.Tensor, nb: torch.Tensor, n: torch.Tensor) -> None:
+        self.means += delta * torch.where(nb > 0, nb / n.clamp_min(1), torch.zeros_like(n)).unsqueeze(1)
         self.counts = n
+
+    def _merge(self, nb: torch.Tensor, mb: torch.Tensor, sb: torch.Tensor) -> None:
+        """Chan's rule: merge (counts nb, means mb, centred scatter sb) into self."""
+        delta, w, n = self._chan_terms(nb, mb)
+        self.scatter.add_(sb)
+        self.scatter.addmm_((delta * w.unsqueeze(1)).T, delta)
+        self._advance_means(delta, nb, n)
 
     def merge(self, other: CollapseStats) -> CollapseStats:
         """Merge another accumulator (same C and d) into this one, in place; returns self."""
