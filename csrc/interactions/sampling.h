@@ -22,6 +22,20 @@
 namespace udl {
 namespace interactions {
 
+// Backward of the masked-input writer for one element of player p in one context row: the four
+// terms (S u {i, j}, S u {i}, S u {j}, S) hold the input x where p is present and the baseline
+// elsewhere, so each term's gradient gr[t * D] goes to grad_x (sx) or grad_baseline (sb).
+template <typename scalar_t>
+UDL_HD void split_term_grads(bool in_s, bool is_i, bool is_j, const scalar_t* gr, int64_t D,
+                             double& sx, double& sb) {
+  const double g0 = static_cast<double>(gr[0]), g1 = static_cast<double>(gr[D]);
+  const double g2 = static_cast<double>(gr[2 * D]), g3 = static_cast<double>(gr[3 * D]);
+  ((in_s || is_i || is_j) ? sx : sb) += g0;
+  ((in_s || is_i) ? sx : sb) += g1;
+  ((in_s || is_j) ? sx : sb) += g2;
+  (in_s ? sx : sb) += g3;
+}
+
 UDL_HD uint64_t mix64(uint64_t z) {
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;

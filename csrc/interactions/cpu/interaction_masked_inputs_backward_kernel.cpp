@@ -49,13 +49,7 @@ std::tuple<at::Tensor, at::Tensor> interaction_masked_inputs_backward_cpu(
               const int64_t i = pr[2 * rw[4 * r]], j = pr[2 * rw[4 * r] + 1];
               const bool in_s = p < 0 || (p < n && interactions::test_bit(ctx + r * W, p));
               const bool is_i = p == i, is_j = p == j;
-              const scalar_t* gr = g + (4 * r) * D + e;
-              const double g0 = static_cast<double>(gr[0]), g1 = static_cast<double>(gr[D]);
-              const double g2 = static_cast<double>(gr[2 * D]), g3 = static_cast<double>(gr[3 * D]);
-              ((in_s || is_i || is_j) ? sx : sb) += g0;
-              ((in_s || is_i) ? sx : sb) += g1;
-              ((in_s || is_j) ? sx : sb) += g2;
-              (in_s ? sx : sb) += g3;
+              interactions::split_term_grads(in_s, is_i, is_j, g + (4 * r) * D + e, D, sx, sb);
             }
             gx[e] = static_cast<scalar_t>(sx);
             gb[e] = static_cast<scalar_t>(sb);

@@ -34,13 +34,7 @@ __global__ void masked_backward_kernel(const scalar_t* __restrict__ g,
       const int64_t i = valid ? pairs[2 * pidx] : -2, j = valid ? pairs[2 * pidx + 1] : -2;
       const bool in_s = p < 0 || (p < n && interactions::test_bit(ctx + r * W, p));
       const bool is_i = p == i, is_j = p == j;
-      const scalar_t* gr = g + (4 * r) * D + e;
-      const double g0 = static_cast<double>(gr[0]), g1 = static_cast<double>(gr[D]);
-      const double g2 = static_cast<double>(gr[2 * D]), g3 = static_cast<double>(gr[3 * D]);
-      ((in_s || is_i || is_j) ? sx : sb) += g0;
-      ((in_s || is_i) ? sx : sb) += g1;
-      ((in_s || is_j) ? sx : sb) += g2;
-      (in_s ? sx : sb) += g3;
+      interactions::split_term_grads(in_s, is_i, is_j, g + (4 * r) * D + e, D, sx, sb);
     }
     gx[e] = static_cast<scalar_t>(sx);
     gb[e] = static_cast<scalar_t>(sb);
