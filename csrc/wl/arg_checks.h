@@ -103,5 +103,19 @@ inline GraphOffsets graph_offsets(const at::Tensor& num_nodes, int64_t k) {
   return o;
 }
 
+// graph_offsets of a wl_pair_equivalent batch (graphs 2p and 2p + 1 form pair p), checked against
+// the lengths of node_colors (sum n_g) and pair_type (sum n_g^2).
+inline GraphOffsets pair_batch_offsets(const at::Tensor& num_nodes, const at::Tensor& node_colors,
+                                       const at::Tensor& pair_type) {
+  GraphOffsets off = graph_offsets(num_nodes, 2);
+  const int64_t G = static_cast<int64_t>(off.n.size());
+  TORCH_CHECK(G % 2 == 0, "num_nodes must list an even number of graphs (pairs), got ", G);
+  TORCH_CHECK(node_colors.numel() == off.node_off[G], "node_colors must have sum(num_nodes) = ",
+              off.node_off[G], " entries, got ", node_colors.numel());
+  TORCH_CHECK(pair_type.numel() == off.pair_off[G], "pair_type must have sum(num_nodes^2) = ",
+              off.pair_off[G], " entries, got ", pair_type.numel());
+  return off;
+}
+
 }  // namespace wl
 }  // namespace udl

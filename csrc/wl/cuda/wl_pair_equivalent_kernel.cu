@@ -87,18 +87,13 @@ at::Tensor wl_pair_equivalent_cuda(const at::Tensor& node_colors_, const at::Ten
   const at::Tensor nc = node_colors_.contiguous();
   const at::Tensor pt = pair_type_.contiguous();
   auto opts = nc.options();
-  const wl::GraphOffsets off = wl::graph_offsets(num_nodes_, 2);
+  const wl::GraphOffsets off = wl::pair_batch_offsets(num_nodes_, nc, pt);
   const int64_t G = static_cast<int64_t>(off.n.size());
-  TORCH_CHECK(G % 2 == 0, "num_nodes must list an even number of graphs (pairs), got ", G);
   const int64_t P = G / 2;
   const int64_t* n_h = off.n.data();
   const std::vector<int64_t>& node_off = off.node_off;
   const std::vector<int64_t>& tuple_off = off.pair_off;  // 2-tuples: n^2 per graph
   const int64_t max_n = off.max_n;
-  TORCH_CHECK(nc.numel() == node_off[G], "node_colors must have sum(num_nodes) = ", node_off[G],
-              " entries, got ", nc.numel());
-  TORCH_CHECK(pt.numel() == tuple_off[G], "pair_type must have sum(num_nodes^2) = ", tuple_off[G],
-              " entries, got ", pt.numel());
   if (P == 0) return at::empty({0}, opts.dtype(at::kBool));
   const int64_t N = tuple_off[G];
   TORCH_CHECK(static_cast<long double>(N) * N < 1.8e19L, "wl_pair_equivalent on CUDA needs ", N,
