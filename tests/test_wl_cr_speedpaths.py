@@ -222,3 +222,80 @@ def test_mirrored_and_shuffled_symmetric_lists_agree():
     ref = cr_reference([(300, [tuple(x) for x in bad.t().tolist()], [0] * 300,
                          [0] * bad.shape[1])], False)
     assert [h.tolist() for h in d.history] == ref
+
+
+def _pyg_graphs(count, seed, empty_at=()):
+    from torch_geometric.data import Data
+
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for i in range(count):
+        if i in empty_at:
+            out.append(Data(edge_index=torch.empty(2, 0, dtype=torch.long), num_nodes=i % 3))
+            continue
+        n = int(torch.randint(2, 30, (1,), generator=g))
+        e = torch.randint(0, n, (2, int(torch.randint(0, 3 * n, (1,), generator=g))), generator=g)
+        out.append(Data(edge_index=torch.cat([e, e.flip(0)], 1), num_nodes=n))
+    return out
+
+
+def test_grouped_batch_fast_path_matches_general_path():
+    # A Batch of cat([e, e.flip(0)]) graphs (with graphs of 0 nodes and without arcs, self-loops)
+    # takes the per-graph one-pass build; the same arcs shuffled inside each graph, or with the
+    # graphs' arc blocks out of order, take the general per-graph symmetry test.
+    from torch_geometric.data import Batch
+
+    gs = _pyg_graphs(60, 21, empty_at=(0, 7, 58, 59))
+    batch = Batch.from_data_list(gs)
+    fast = wl.refine_batch(batch, return_history=True)
+    ei, ptr = batch.edge_index, batch.ptr
+    per_graph = []
+    g = torch.Generator().manual_seed(4)
+    for k in range(len(gs)):
+        block = ei[:, (ei[1] >= ptr[k]) & (ei[1] < ptr[k + 1])]
+        per_graph.append(block[:, torch.randperm(block.shape[1], generator=g)])
+    shuffled = batch.clone()
+    shuffled.edge_index = torch.cat(per_graph, 1)
+    reordered = batch.clone()
+    reordered.edge_index = torch.cat(per_graph[::-1], 1)
+    for other in (shuffled, reordered):
+        slow = wl.refine_batch(other, return_history=True)
+        assert [h.tolist() for h in fast.history] == [h.tolist() for h in slow.history]
+    # and against the independent reference on the arcs as given
+    N = int(ptr[-1])
+    ref = _torch_cr(ei[1].contiguous(), ei[0].contiguous(), torch.empty(0, dtype=torch.long),
+                    torch.zeros(N, dtype=torch.long), 1)
+    assert [h.tolist() for h in fast.history] == [r.tolist() for r in ref]
+    assert torch.equal(fast.graph_colors.to_dense(),
+                       wl.refine_batch(gs).graph_colors.to_dense())
+
+
+def test_workspace_reuse_across_calls():
+    # The kernel keeps its buffers between calls: alternate graphs with and without codes and of
+    # different sizes, each checked against the reference.
+    cases = [(_random_arcs(3000, 9000, 30, codes=4), 4), (_random_arcs(500, 800, 31), 1),
+             (_random_arcs(3000, 9000, 30, codes=4), 4), (_random_arcs(40, 10, 32), 1)]
+    for (dst, src, code), K in cases * 2:
+        n = 3000 if K == 4 else int(max(dst.max(), src.max())) + 1
+        colors = torch.zeros(n, dtype=torch.long)
+        hist, _ = wl_refine(dst, src, code, colors, K, 0, -1, True)
+        ref = _torch_cr(dst, src, code, colors, K)
+        assert [h.tolist() for h in hist.unbind(0)] == [r.tolist() for r in ref]
+
+
+@pytest.mark.parametrize("hubs", [200, 1500])
+def test_truncated_keys_tie_break_on_the_remaining_items(hubs):
+    # Hubs see the same 20 labelled leaves first and differ only in their last neighbour: with 13-bit
+    # items their keys hold 4 (64-bit) or 9 (128-bit) items, so every hub key is truncated and all
+    # hubs tie on it. 200 hubs: 64-bit keys; 1500 hubs (> 1/16 of the nodes truncated): 128-bit.
+    leaves = 5000
+    hub = torch.arange(hubs) + leaves
+    common = torch.arange(20).repeat(hubs)
+    src = torch.cat([common, 20 + torch.arange(hubs) % 3])
+    dst = torch.cat([hub.repeat_interleave(20), hub])
+    dst, src = torch.cat([dst, src]), torch.cat([src, dst])  # both directions
+    colors = torch.cat([torch.arange(leaves) + 1, torch.zeros(hubs, dtype=torch.long)])
+    hist, _ = wl_refine(dst, src, torch.empty(0, dtype=torch.long), colors, 1, 0, -1, True)
+    ref = _torch_cr(dst, src, torch.empty(0, dtype=torch.long), colors, 1)
+    assert [h.tolist() for h in hist.unbind(0)] == [r.tolist() for r in ref]
+    assert len(set(hist[-1, leaves:].tolist())) == 3  # the hubs split by their last leaf

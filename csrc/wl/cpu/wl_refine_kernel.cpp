@@ -1,26 +1,27 @@
 // CPU kernel of udl::wl_refine (exact canonical colour refinement) and udl::wl_histogram.
 //
-// Neighbour lists. The arcs are bucketed by destination with parallel stable counting sorts (no
-// comparison sort). arc_mode 2 (auto) sorts them by (dst, src) and by (src, dst) with three counting
-// passes, so every node's in-row and out-row come out sorted and a graph is symmetric exactly when
-// all its nodes' in-rows equal their out-rows (decided per graph when graph_ptr is given).
+// Neighbour lists. A graph (or every graph of a batch whose arcs are grouped graph by graph) listed
+// as L ++ reverse(L) is symmetric by construction and is built with one counting pass (per graph
+// for a batch: each graph's rows fill exactly its arc range). Otherwise arc_mode 2 (auto) buckets
+// the arcs with parallel stable counting sorts by (dst, src) and by (src, dst), so every node's
+// in-row and out-row come out sorted and a graph is symmetric exactly when all its nodes' in-rows
+// equal their out-rows (decided per graph when graph_ptr is given).
 //
-// One round, with c the colours of the previous round (values < bound, C distinct):
-//  * members of singleton classes keep a unique signature (their own colour is unique), so only
-//    the nodes of classes with >= 2 members ("active") gather their items code * bound + c(src)
-//    (in lexicographic (code, colour) order as integers; 32-bit when they fit), sort them and hash
-//    the signature (own colour, degree, items);
-//  * duplicates are merged with hash tables partitioned by hash over the threads; every hit is
-//    verified by an exact comparison of the signatures, so the merging is exact; the first
-//    (smallest) node of each distinct signature is its representative;
-//  * the representatives are bucketed by their own colour (counting sort) and only the buckets
-//    with >= 2 distinct signatures are sorted by (degree, items);
-//  * new colour = (number of distinct signatures in the lower own-colour classes) + (rank inside
-//    the class), i.e. the rank of the signature among all distinct signatures of the call in the
-//    lexicographic order of (own colour, degree, sorted items): canonical, deterministic (no
-//    dependence on the thread count) and identical to the CUDA kernel's ids.
+// Colours are ranks of signatures (own colour, degree, sorted items) in lexicographic order among
+// the distinct signatures of the call (item = code * bound + neighbour colour), so they are
+// canonical, deterministic and identical to the CUDA kernel's ids. The classes are kept as
+// segments of one order of the nodes by colour; since new id = (distinct signatures of the lower
+// classes) + (rank inside the class), colour order only ever refines, and one round is
+//  * from a uniform colouring without codes: the rank of the degree (no items gathered);
+//  * otherwise, in node order (local accesses): the items of every node of a class with >= 2
+//    members, its row kept sorted by item (an almost linear insertion sort after the first
+//    round), and a 64- or 128-bit key packing (degree, first items) so that comparing keys
+//    compares signatures; then every class sorted by key (insertion sort, radix sort on the
+//    differing bytes, or std::sort), ties of truncated keys broken on the remaining items, and
+//    the new ids are the running count of the class boundaries.
 // The loop stops after max_rounds rounds or when a round splits no class (that round is not
 // recorded: its colouring would be a renaming of the previous one) or when all colours differ.
+// The buffers of a call are kept for the next one (see Workspace).
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
@@ -28,6 +29,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <memory>
+#include <mutex>
 #include <vector>
 
 #include "common/checks.h"
@@ -36,8 +39,6 @@
 
 namespace udl {
 namespace {
-
-using wl::mix64;
 
 // ------------------------------------------------------------------------------------------------
 // Parallel helpers.
@@ -98,31 +99,6 @@ std::vector<int64_t> counting_sort(int64_t n, int64_t K, const Key& key, const P
   return ptr;
 }
 
-// Indices i in [0, n) with pred(i), ascending (parallel compaction).
-template <typename Pred>
-std::vector<int64_t> compact(int64_t n, const Pred& pred) {
-  const int64_t chunks = chunk_count(n, 1 << 14);
-  std::vector<int64_t> cnt(static_cast<size_t>(chunks + 1), 0);
-  auto lo = [&](int64_t t) { return n * t / chunks; };
-  at::parallel_for(0, chunks, 1, [&](int64_t b, int64_t e) {
-    for (int64_t t = b; t < e; ++t) {
-      int64_t c = 0;
-      for (int64_t i = lo(t), hi = lo(t + 1); i < hi; ++i) c += pred(i) ? 1 : 0;
-      cnt[t + 1] = c;
-    }
-  });
-  for (int64_t t = 0; t < chunks; ++t) cnt[t + 1] += cnt[t];
-  std::vector<int64_t> out(static_cast<size_t>(cnt[chunks]));
-  at::parallel_for(0, chunks, 1, [&](int64_t b, int64_t e) {
-    for (int64_t t = b; t < e; ++t) {
-      int64_t w = cnt[t];
-      for (int64_t i = lo(t), hi = lo(t + 1); i < hi; ++i)
-        if (pred(i)) out[w++] = i;
-    }
-  });
-  return out;
-}
-
 template <typename T>
 inline void small_sort(T* a, int64_t n) {
   if (n <= 24) {
@@ -167,19 +143,17 @@ struct Adjacency {
   std::vector<int64_t> code;  // [M], empty when every code is 0
 };
 
-// arc_mode 0: row dst[a] gets (code[a], src[a]).
-Adjacency build_as_given(const int64_t* d, const int64_t* s, const int64_t* cd, int64_t A,
-                         int64_t N) {
-  Adjacency g;
+// arc_mode 0: row dst[a] gets (code[a], src[a]). Fills g (reusing its buffers).
+void build_as_given(const int64_t* d, const int64_t* s, const int64_t* cd, int64_t A, int64_t N,
+                    Adjacency& g) {
   g.nbr.resize(A);
-  if (cd) g.code.resize(A);
+  g.code.resize(cd ? A : 0);
   g.ptr = counting_sort(
       A, N, [&](int64_t a) { return d[a]; },
       [&](int64_t a, int64_t pos) {
         g.nbr[pos] = s[a];
         if (cd) g.code[pos] = cd[a];
       });
-  return g;
 }
 
 // arc_mode 1: each arc is one undirected edge: row dst[a] gets src[a] and, unless it is a loop,
@@ -212,20 +186,92 @@ Adjacency build_undirected(const int64_t* d, const int64_t* s, const int64_t* cd
   return g;
 }
 
+// One graph, or a batch whose arcs are grouped graph by graph (graph order, as a PyG Batch stores
+// them), with each graph's arcs in the layout L ++ reverse(L) (per graph cat([e, e.flip(0)]), codes equal): every
+// graph is symmetric by construction, so its arcs are taken as given. Builds the neighbour lists
+// graph by graph (graph g's rows occupy exactly its arc range, so each graph is an independent,
+// cache-resident counting sort) and returns true; returns false (nothing built) for any other
+// layout, which then goes through the general per-graph symmetry test. Arcs joining two graphs
+// are reported (they can only make this test fail).
+bool build_halves(const int64_t* d, const int64_t* s, const int64_t* cd, int64_t A, int64_t N,
+                  const int64_t* gptr, int64_t B, Adjacency& g) {
+  if (A == 0 || B == 0) return false;
+  if (B == 1) {  // one graph: one parallel check, then one counting pass
+    const int64_t h = A / 2;
+    const int64_t bad = A % 2 ? 0 : first_bad(h, [&](int64_t a) {
+      return d[a + h] != s[a] || s[a + h] != d[a] || (cd && cd[a + h] != cd[a]);
+    });
+    if (bad >= 0) return false;
+    build_as_given(d, s, cd, A, N, g);
+    return true;
+  }
+  // aptr[k] = first arc of graph >= k, from one parallel scan of the arcs.
+  std::vector<int64_t> aptr(static_cast<size_t>(B + 1), -1);
+  auto graph_of = [&](int64_t v) {
+    return static_cast<int64_t>(std::upper_bound(gptr, gptr + B + 1, v) - gptr) - 1;
+  };
+  const int64_t chunks = chunk_count(A, 1 << 15);
+  std::vector<uint8_t> ok(static_cast<size_t>(chunks), 1);
+  at::parallel_for(0, chunks, 1, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) {
+      const int64_t lo = A * t / chunks, hi = A * (t + 1) / chunks;
+      int64_t prev = lo == 0 ? -1 : graph_of(d[lo - 1]);
+      int64_t gcur = graph_of(d[lo]);
+      for (int64_t a = lo; a < hi; ++a) {
+        const int64_t v = d[a];
+        if (v >= gptr[gcur + 1] || v < gptr[gcur]) gcur = graph_of(v);
+        if (gcur < prev || s[a] < gptr[gcur] || s[a] >= gptr[gcur + 1]) {
+          ok[t] = 0;
+          break;
+        }
+        for (int64_t k = prev + 1; k <= gcur; ++k) aptr[k] = a;  // graphs starting here
+        prev = gcur;
+      }
+    }
+  });
+  if (std::find(ok.begin(), ok.end(), uint8_t(0)) != ok.end()) return false;
+  aptr[B] = A;
+  for (int64_t k = B - 1; k >= 0; --k)
+    if (aptr[k] < 0) aptr[k] = aptr[k + 1];  // trailing graphs without arcs
+  std::vector<uint8_t> halves(static_cast<size_t>(B), 1);
+  at::parallel_for(0, B, 64, [&](int64_t b, int64_t e) {
+    for (int64_t k = b; k < e; ++k) {
+      const int64_t a0 = aptr[k], m = aptr[k + 1] - a0, h = m / 2;
+      bool same = m % 2 == 0;
+      for (int64_t i = a0; same && i < a0 + h; ++i)
+        same = d[i + h] == s[i] && s[i + h] == d[i] && (!cd || cd[i + h] == cd[i]);
+      halves[k] = same ? 1 : 0;
+    }
+  });
+  if (std::find(halves.begin(), halves.end(), uint8_t(0)) != halves.end()) return false;
+  g.ptr.resize(static_cast<size_t>(N + 1));
+  g.nbr.resize(static_cast<size_t>(A));
+  g.code.resize(static_cast<size_t>(cd ? A : 0));
+  at::parallel_for(0, B, 64, [&](int64_t b, int64_t e) {
+    std::vector<int64_t> cur;
+    for (int64_t k = b; k < e; ++k) {
+      const int64_t n0 = gptr[k], n = gptr[k + 1] - n0, a0 = aptr[k], a1 = aptr[k + 1];
+      cur.assign(static_cast<size_t>(n + 1), 0);
+      for (int64_t a = a0; a < a1; ++a) ++cur[d[a] - n0 + 1];
+      cur[0] = a0;
+      for (int64_t i = 1; i <= n; ++i) cur[i] += cur[i - 1];
+      std::copy(cur.begin(), cur.begin() + n, g.ptr.begin() + n0);
+      for (int64_t a = a0; a < a1; ++a) {
+        const int64_t pos = cur[d[a] - n0]++;
+        g.nbr[pos] = s[a];
+        if (cd) g.code[pos] = cd[a];
+      }
+    }
+  });
+  g.ptr[N] = A;
+  return true;
+}
+
 // arc_mode 2: graph g (nodes graph_ptr[g]..graph_ptr[g+1]) takes its arcs as given when its arc
 // multiset (with codes) equals its reverse (an undirected graph listed in both directions), and
 // as in mode 1 otherwise.
 Adjacency build_auto(const int64_t* d, const int64_t* s, const int64_t* cd, int64_t A, int64_t N,
                      const int64_t* gptr, int64_t B) {
-  // 0. Fast exact path for one graph listed as L followed by the element-wise reverse of L (the
-  //    cat([e, e.flip(0)]) layout): symmetric by construction, one counting pass.
-  if (B == 1 && A % 2 == 0 && A > 0) {
-    const int64_t h = A / 2;
-    const int64_t bad = first_bad(h, [&](int64_t a) {
-      return d[a + h] != s[a] || s[a + h] != d[a] || (cd && cd[a + h] != cd[a]);
-    });
-    if (bad < 0) return build_as_given(d, s, cd, A, N);
-  }
   // 1. (dst, src, code)-sorted in-rows: counting sorts by src then (stably) by dst.
   std::vector<int64_t> t_d(A), t_s(A), t_c(cd ? A : 0);
   counting_sort(
@@ -331,319 +377,381 @@ Adjacency build_auto(const int64_t* d, const int64_t* s, const int64_t* cd, int6
 
 // ------------------------------------------------------------------------------------------------
 // One refinement round.
+//
+// The classes are kept as contiguous segments of `order` (nodes sorted by colour). Since the new
+// ids are class offset + rank inside the class, the order of colours only ever refines, so a row
+// sorted by (code, neighbour colour) in one round is still sorted in the next except inside runs of
+// formerly equal colours: the rows are re-sorted in place (neighbours and codes move with their
+// items), which is an almost linear insertion sort after the first round.
 
-// An active node (member of a class with >= 2 members) in its own-colour bucket.
-struct Rec {
-  uint64_t h;   // signature hash (groups candidates; every grouping is verified exactly)
-  int64_t off;  // first item of the node's row in the bucket-ordered copy of the rows
-  int64_t len;  // degree
-  int64_t v;    // node
+using u128 = unsigned __int128;
+
+// Signature prefix of a node: (degree, first items) packed big-endian into a 64- or 128-bit key,
+// so comparing keys compares (degree, items) lexicographically; a key holding fewer items than the
+// degree is "truncated" and ties between such keys are broken on the remaining items.
+template <typename Key>
+struct KeyRec {
+  Key key;
+  int64_t v;
 };
 
-template <typename Item>
-struct RepKey {
-  int64_t len;
-  Item i0, i1;
-  int64_t off;
-  int64_t j;  // record index
+template <typename Key>
+struct KeyBuffers {
+  std::vector<Key> key;            // [N] key of every active node
+  std::vector<KeyRec<Key>> rec, tmp;  // [N] class-ordered records, radix scratch
+  size_t bytes() const {
+    return sizeof(Key) * key.capacity() + sizeof(KeyRec<Key>) * (rec.capacity() + tmp.capacity());
+  }
 };
 
-struct Slot {
-  uint64_t h;
-  int64_t j;  // record index of the representative, -1 = empty
-};
-
-struct Scratch {
-  std::vector<int64_t> cnt;    // [bound] class sizes
-  std::vector<int64_t> dist;   // [bound] distinct signatures per class, then class offsets
-  std::vector<Rec> rec;        // active nodes bucketed by own colour
-  std::vector<uint64_t> hnode; // [N] signature hash of every active node
-  std::vector<int64_t> rep;    // [records] record index of the representative
-  std::vector<int64_t> lrank;  // [records] rank of the signature inside its own-colour class
+struct RoundState {
+  std::vector<int64_t> order;  // [N] nodes sorted by colour (classes are segments)
+  std::vector<int64_t> seg;    // [C + 1] class starts in order
+  std::vector<uint8_t> act;    // [N] 1 when the node's class has >= 2 members
+  std::vector<uint8_t> flag;   // [N + 1] 1 at the first position of every new class
+  std::vector<int64_t> deg_count;  // [maxdeg + 2] nodes of degree > k, for the key width
+  KeyBuffers<uint64_t> k64;
+  KeyBuffers<u128> k128;
   std::vector<uint32_t> items32;
   std::vector<uint64_t> items64;
+  int len_bits = 1;            // bits of the largest degree
+  size_t bytes() const {
+    return 8 * (order.capacity() + seg.capacity() + deg_count.capacity()) + act.capacity() +
+           flag.capacity() + k64.bytes() + k128.bytes() + 4 * items32.capacity() +
+           8 * items64.capacity();
+  }
+  KeyBuffers<uint64_t>& keys(uint64_t*) { return k64; }
+  KeyBuffers<u128>& keys(u128*) { return k128; }
 };
 
-inline uint64_t hash_start(int64_t own, int64_t len) {
-  return mix64(static_cast<uint64_t>(own) * 0x9e3779b97f4a7c15ULL + static_cast<uint64_t>(len) +
-               0x632be59bd9b4e019ULL);
+inline int bit_width(uint64_t x) {
+  int b = 0;
+  while (b < 64 && (x >> b) != 0) ++b;
+  return b;
 }
 
-template <typename Item>
-inline uint64_t hash_items(uint64_t h, const Item* x, int64_t len) {
-  for (int64_t j = 0; j < len; ++j) {
-    h = ((h << 26) | (h >> 38)) ^ static_cast<uint64_t>(x[j]);
-    h *= 0x9e3779b97f4a7c15ULL;
-  }
-  return mix64(h);
+// order/seg/act from colours c (values < bound): a stable counting sort.
+void init_order(RoundState& st, const int64_t* c, int64_t N, int64_t bound) {
+  st.order.resize(N);
+  int64_t* order = st.order.data();
+  const std::vector<int64_t> ptr = counting_sort(
+      N, bound, [&](int64_t v) { return c[v]; }, [&](int64_t v, int64_t pos) { order[pos] = v; });
+  st.seg.clear();
+  for (int64_t k = 0; k < bound; ++k)
+    if (ptr[k + 1] > ptr[k]) st.seg.push_back(ptr[k]);
+  st.seg.push_back(N);
+  st.act.resize(N);
+  const int64_t C = static_cast<int64_t>(st.seg.size()) - 1;
+  at::parallel_for(0, C, 1024, [&](int64_t b, int64_t e) {
+    for (int64_t k = b; k < e; ++k) {
+      const uint8_t a = st.seg[k + 1] - st.seg[k] > 1 ? 1 : 0;
+      for (int64_t i = st.seg[k]; i < st.seg[k + 1]; ++i) st.act[order[i]] = a;
+    }
+  });
 }
 
-// Open-addressing table of representatives (linear probing, grows at load 1/2).
-class RepTable {
- public:
-  void reset(int64_t expect) {
-    size_t cap = 16;
-    while (cap < 2 * static_cast<size_t>(std::max<int64_t>(expect, 1))) cap <<= 1;
-    if (slots_.size() < cap || slots_.size() > 8 * cap) slots_.assign(cap, Slot{0, -1});
-    else std::fill(slots_.begin(), slots_.begin() + cap, Slot{0, -1});
-    cap_ = cap;
-    size_ = 0;
-  }
-  // The representative of record j (hash h): an earlier record with an equal signature, or j
-  // itself (then inserted).
-  template <typename Same>
-  int64_t find_or_insert(uint64_t h, int64_t j, const Same& same) {
-    size_t mask = cap_ - 1, slot = h & mask;
-    while (true) {
-      Slot& sl = slots_[slot];
-      if (sl.j < 0) {
-        sl = Slot{h, j};
-        if (++size_ * 2 > cap_) grow();
-        return j;
-      }
-      if (sl.h == h && same(sl.j, j)) return sl.j;
-      slot = (slot + 1) & mask;
-    }
-  }
+template <typename Key>
+inline int digit(Key k, int sh) {
+  return static_cast<int>((k >> sh) & 0xff);
+}
 
- private:
-  void grow() {
-    std::vector<Slot> bigger(cap_ * 2, Slot{0, -1});
-    const size_t m2 = cap_ * 2 - 1;
-    for (size_t q = 0; q < cap_; ++q) {
-      const Slot& x = slots_[q];
-      if (x.j < 0) continue;
-      size_t t = x.h & m2;
-      while (bigger[t].j >= 0) t = (t + 1) & m2;
-      bigger[t] = x;
-    }
-    slots_.swap(bigger);
-    cap_ *= 2;
+// Stable LSD radix sort of a[0..n) by key over the 8-bit digits in which the keys differ.
+template <typename Key>
+void radix_sort(KeyRec<Key>* a, KeyRec<Key>* tmp, int64_t n, Key varying) {
+  KeyRec<Key>* src = a;
+  KeyRec<Key>* dst = tmp;
+  for (int sh = 0; sh < static_cast<int>(8 * sizeof(Key)); sh += 8) {
+    if (digit(varying, sh) == 0) continue;
+    int64_t cnt[257] = {0};
+    for (int64_t i = 0; i < n; ++i) ++cnt[digit(src[i].key, sh) + 1];
+    for (int d = 0; d < 256; ++d) cnt[d + 1] += cnt[d];
+    for (int64_t i = 0; i < n; ++i) dst[cnt[digit(src[i].key, sh)]++] = src[i];
+    std::swap(src, dst);
   }
-  std::vector<Slot> slots_;
-  size_t cap_ = 0, size_ = 0;
-};
+  if (src != a) std::copy(src, src + n, a);
+}
 
-// Returns the number of distinct signatures D (>= C). When D > C, writes the new colours.
-template <typename Item>
-int64_t refine_round(const Adjacency& g, const int64_t* c, int64_t N, int64_t bound, int64_t C,
-                     std::vector<Item>& items, Scratch& S, int64_t* next) {
+// Insertion sort for short runs, std::sort with the node as the last key otherwise (a total
+// order, so the result is deterministic).
+template <typename T, typename Less>
+void sort_small(T* a, int64_t n, const Less& less) {
+  if (n <= 48) {
+    for (int64_t i = 1; i < n; ++i) {
+      const T x = a[i];
+      int64_t j = i;
+      for (; j > 0 && less(x, a[j - 1]); --j) a[j] = a[j - 1];
+      a[j] = x;
+    }
+  } else {
+    std::sort(a, a + n, less);
+  }
+}
+
+// Sorts class segment [b0, b1) of order by (degree, items) and flags the first node of every
+// distinct signature.
+template <typename Key, typename Item>
+void split_class(RoundState& st, int64_t b0, int64_t b1, const int64_t* ptr, const Item* items,
+                 int kfit) {
+  int64_t* order = st.order.data();
+  uint8_t* flag = st.flag.data();
+  const int64_t s = b1 - b0;
+  if (s == 1) {
+    flag[b0] = 1;
+    return;
+  }
+  KeyBuffers<Key>& kb = st.keys(static_cast<Key*>(nullptr));
+  KeyRec<Key>* rc = kb.rec.data() + b0;
+  const Key* key = kb.key.data();
+  Key any = 0, all = ~Key(0);
+  for (int64_t i = 0; i < s; ++i) {
+    if (i + 8 < s) __builtin_prefetch(key + order[b0 + i + 8]);
+    const int64_t v = order[b0 + i];
+    rc[i] = KeyRec<Key>{key[v], v};
+    any |= rc[i].key;
+    all &= rc[i].key;
+  }
+  const Key varying = any ^ all;
+  auto by_key = [](const KeyRec<Key>& x, const KeyRec<Key>& y) {
+    return x.key < y.key || (x.key == y.key && x.v < y.v);
+  };
+  if (varying != 0) {
+    int digits = 0;
+    for (int sh = 0; sh < static_cast<int>(8 * sizeof(Key)); sh += 8)
+      digits += digit(varying, sh) != 0 ? 1 : 0;
+    if (s > 48 && 2 * digits <= bit_width(static_cast<uint64_t>(s)) + 4)
+      radix_sort(rc, kb.tmp.data() + b0, s, varying);
+    else
+      sort_small(rc, s, by_key);
+  }
+  flag[b0] = 1;
+  for (int64_t i = 1; i < s; ++i) flag[b0 + i] = rc[i].key != rc[i - 1].key ? 1 : 0;
+  // Runs of equal truncated keys: order them by the items beyond the key.
+  const int shift = static_cast<int>(8 * sizeof(Key)) - st.len_bits;
+  for (int64_t i = 0; i < s;) {
+    int64_t j = i + 1;
+    while (j < s && !flag[b0 + j]) ++j;
+    const int64_t len = static_cast<int64_t>(rc[i].key >> shift);
+    if (j - i > 1 && len > kfit) {
+      auto rest_cmp = [&](const KeyRec<Key>& x, const KeyRec<Key>& y) {
+        const Item* a = items + ptr[x.v];
+        const Item* b = items + ptr[y.v];
+        for (int64_t q = kfit; q < len; ++q)
+          if (a[q] != b[q]) return a[q] < b[q] ? -1 : 1;
+        return 0;
+      };
+      sort_small(rc + i, j - i, [&](const KeyRec<Key>& x, const KeyRec<Key>& y) {
+        const int r = rest_cmp(x, y);
+        return r < 0 || (r == 0 && x.v < y.v);
+      });
+      for (int64_t q = i + 1; q < j; ++q) flag[b0 + q] = rest_cmp(rc[q - 1], rc[q]) != 0 ? 1 : 0;
+    }
+    i = j;
+  }
+  for (int64_t i = 0; i < s; ++i) order[b0 + i] = rc[i].v;
+}
+
+// Items of the active nodes with their rows kept sorted (neighbours and codes move with their
+// items), and their keys; node order, so the accesses stay local.
+template <typename Key, typename Item>
+void node_keys(Adjacency& g, const int64_t* c, int64_t N, uint64_t ub, Item* items,
+               RoundState& st, int item_bits, int kfit) {
   const int64_t* ptr = g.ptr.data();
-  const int64_t* nbr = g.nbr.data();
-  const int64_t* ncode = g.code.empty() ? nullptr : g.code.data();
-  const int64_t T = std::max<int64_t>(1, at::get_num_threads());
-
-  // Class sizes.
-  S.cnt.assign(bound, 0);
-  {
-    const int64_t chunks = chunk_count(N, 1 << 16);
-    if (chunks == 1 || chunks * bound > (int64_t(1) << 26)) {
-      for (int64_t v = 0; v < N; ++v) ++S.cnt[c[v]];
-    } else {
-      std::vector<int64_t> part(static_cast<size_t>(chunks * bound), 0);
-      at::parallel_for(0, chunks, 1, [&](int64_t b, int64_t e) {
-        for (int64_t t = b; t < e; ++t) {
-          int64_t* pt = part.data() + t * bound;
-          for (int64_t v = N * t / chunks, hi = N * (t + 1) / chunks; v < hi; ++v) ++pt[c[v]];
-        }
-      });
-      at::parallel_for(0, bound, 1 << 14, [&](int64_t b, int64_t e) {
-        for (int64_t k = b; k < e; ++k) {
-          int64_t sum = 0;
-          for (int64_t t = 0; t < chunks; ++t) sum += part[t * bound + k];
-          S.cnt[k] = sum;
-        }
-      });
-    }
-  }
-  const int64_t* cnt = S.cnt.data();
-
-  // Items of the active nodes (node order, for locality), sorted per node, and their hashes.
-  if (static_cast<int64_t>(items.size()) < 2 * ptr[N]) items.resize(2 * ptr[N]);
-  Item* row_items = items.data();
-  S.hnode.resize(N);
-  uint64_t* hv = S.hnode.data();
-  const uint64_t ub = static_cast<uint64_t>(bound);
-  at::parallel_for(0, N, 1024, [&](int64_t b, int64_t e) {
+  int64_t* nbr = g.nbr.data();
+  int64_t* ncode = g.code.empty() ? nullptr : g.code.data();
+  KeyBuffers<Key>& kb = st.keys(static_cast<Key*>(nullptr));
+  kb.key.resize(N);
+  Key* key = kb.key.data();
+  const uint8_t* act = st.act.data();
+  const int width = static_cast<int>(8 * sizeof(Key));
+  at::parallel_for(0, N, 2048, [&](int64_t b, int64_t e) {
     for (int64_t v = b; v < e; ++v) {
-      if (cnt[c[v]] < 2) continue;
-      const int64_t lo = ptr[v], hi = ptr[v + 1];
-      Item* x = row_items + lo;
+      if (!act[v]) continue;
+      const int64_t lo = ptr[v], n = ptr[v + 1] - lo;
+      Item* x = items + lo;
+      int64_t* nb = nbr + lo;
       if (ncode) {
-        for (int64_t p = lo; p < hi; ++p)
-          x[p - lo] = static_cast<Item>(static_cast<uint64_t>(ncode[p]) * ub +
-                                        static_cast<uint64_t>(c[nbr[p]]));
-      } else {
-        for (int64_t p = lo; p < hi; ++p) x[p - lo] = static_cast<Item>(c[nbr[p]]);
-      }
-      small_sort(x, hi - lo);
-      hv[v] = hash_items(hash_start(c[v], hi - lo), x, hi - lo);
-    }
-  });
-
-  // Active nodes bucketed by own colour (stable: ascending node ids inside a bucket), with their
-  // rows copied in bucket order so that each bucket's signatures are contiguous in memory.
-  int64_t nrec = 0;
-  for (int64_t k = 0; k < bound; ++k) nrec += cnt[k] > 1 ? cnt[k] : 0;
-  S.rec.resize(nrec);
-  Rec* rec = S.rec.data();
-  const std::vector<int64_t> bptr = counting_sort(
-      N, bound, [&](int64_t v) { return cnt[c[v]] > 1 ? c[v] : int64_t(-1); },
-      [&](int64_t v, int64_t pos) { rec[pos] = Rec{hv[v], 0, ptr[v + 1] - ptr[v], v}; });
-  {
-    int64_t o = 0;
-    for (int64_t j = 0; j < nrec; ++j) {
-      rec[j].off = o;
-      o += rec[j].len;
-    }
-  }
-  Item* it = row_items + ptr[N];
-  at::parallel_for(0, nrec, 2048, [&](int64_t b, int64_t e) {
-    for (int64_t j = b; j < e; ++j) {
-      const Rec& r = rec[j];
-      std::copy(row_items + ptr[r.v], row_items + ptr[r.v] + r.len, it + r.off);
-    }
-  });
-
-  // Within one bucket the own colour is equal: signatures compare by (len, items).
-  auto same = [&](int64_t a, int64_t b) {
-    const Rec& x = rec[a];
-    const Rec& y = rec[b];
-    return x.len == y.len && std::equal(it + x.off, it + x.off + x.len, it + y.off);
-  };
-  auto less = [&](const RepKey<Item>& a, const RepKey<Item>& b) {
-    if (a.len != b.len) return a.len < b.len;
-    if (a.i0 != b.i0) return a.i0 < b.i0;
-    if (a.i1 != b.i1) return a.i1 < b.i1;
-    const Item* x = it + a.off;
-    const Item* y = it + b.off;
-    for (int64_t q = 2; q < a.len; ++q)
-      if (x[q] != y[q]) return x[q] < y[q];
-    return false;
-  };
-  auto key_of = [&](int64_t j) {
-    const Rec& r = rec[j];
-    const Item* x = it + r.off;
-    return RepKey<Item>{r.len, r.len > 0 ? x[0] : Item(0), r.len > 1 ? x[1] : Item(0), r.off, j};
-  };
-  S.rep.resize(nrec);
-  S.lrank.resize(nrec);
-  int64_t* rep = S.rep.data();
-  int64_t* lrank = S.lrank.data();
-  S.dist.assign(bound, 0);
-  int64_t* dist = S.dist.data();
-
-  // One bucket on one thread: exact merging (pairwise for tiny buckets, else a hash table), then
-  // the distinct signatures sorted.
-  auto do_bucket = [&](int64_t k, RepTable& table, std::vector<RepKey<Item>>& keys) {
-    const int64_t b0 = bptr[k], b1 = bptr[k + 1], s = b1 - b0;
-    keys.clear();
-    if (s <= 12) {
-      for (int64_t j = b0; j < b1; ++j) {
-        int64_t r = j;
-        for (const auto& kk : keys)
-          if (rec[kk.j].h == rec[j].h && same(kk.j, j)) {
-            r = kk.j;
-            break;
+        int64_t* cd = ncode + lo;
+        for (int64_t p = 0; p < n; ++p)
+          x[p] = static_cast<Item>(static_cast<uint64_t>(cd[p]) * ub +
+                                   static_cast<uint64_t>(c[nb[p]]));
+        for (int64_t i = 1; i < n; ++i) {
+          const Item y = x[i];
+          if (!(y < x[i - 1])) continue;
+          const int64_t w = nb[i], wc = cd[i];
+          int64_t j = i;
+          for (; j > 0 && y < x[j - 1]; --j) {
+            x[j] = x[j - 1];
+            nb[j] = nb[j - 1];
+            cd[j] = cd[j - 1];
           }
-        rep[j] = r;
-        if (r == j) keys.push_back(key_of(j));
-      }
-    } else {
-      table.reset(std::min<int64_t>(s, 1024));
-      for (int64_t j = b0; j < b1; ++j) {
-        const int64_t r = table.find_or_insert(rec[j].h, j, same);
-        rep[j] = r;
-        if (r == j) keys.push_back(key_of(j));
-      }
-    }
-    const int64_t d = static_cast<int64_t>(keys.size());
-    dist[k] = d;
-    if (d == 1) {
-      for (int64_t j = b0; j < b1; ++j) lrank[j] = 0;
-      return;
-    }
-    std::sort(keys.begin(), keys.end(), less);
-    for (int64_t q = 0; q < d; ++q) lrank[keys[q].j] = q;
-    for (int64_t j = b0; j < b1; ++j) lrank[j] = lrank[rep[j]];
-  };
-
-  // A giant bucket (e.g. round 1 without labels): the merging is split over the threads by
-  // hash partition, the sort is a parallel merge sort.
-  auto do_giant = [&](int64_t k) {
-    const int64_t b0 = bptr[k], b1 = bptr[k + 1], s = b1 - b0;
-    const int64_t P = T;
-    std::vector<std::vector<int64_t>> part_reps(P);
-    at::parallel_for(0, P, 1, [&](int64_t pb, int64_t pe) {
-      RepTable table;
-      for (int64_t p = pb; p < pe; ++p) {
-        table.reset(std::min<int64_t>(s / P + 1, 1024));
-        for (int64_t j = b0; j < b1; ++j) {
-          const uint64_t hh = rec[j].h;
-          if (static_cast<int64_t>(((hh >> 32) * static_cast<uint64_t>(P)) >> 32) != p) continue;
-          const int64_t r = table.find_or_insert(hh, j, same);
-          rep[j] = r;
-          if (r == j) part_reps[p].push_back(j);
+          x[j] = y;
+          nb[j] = w;
+          cd[j] = wc;
+        }
+      } else {
+        for (int64_t p = 0; p < n; ++p) x[p] = static_cast<Item>(c[nb[p]]);
+        for (int64_t i = 1; i < n; ++i) {
+          const Item y = x[i];
+          if (!(y < x[i - 1])) continue;
+          const int64_t w = nb[i];
+          int64_t j = i;
+          for (; j > 0 && y < x[j - 1]; --j) {
+            x[j] = x[j - 1];
+            nb[j] = nb[j - 1];
+          }
+          x[j] = y;
+          nb[j] = w;
         }
       }
-    });
-    std::vector<RepKey<Item>> keys;
-    for (const auto& pr : part_reps)
-      for (int64_t j : pr) keys.push_back(key_of(j));
-    const int64_t d = static_cast<int64_t>(keys.size());
-    dist[k] = d;
-    wl::parallel_sort(keys, less);
-    for (int64_t q = 0; q < d; ++q) lrank[keys[q].j] = q;
-    at::parallel_for(b0, b1, 4096, [&](int64_t b, int64_t e) {
-      for (int64_t j = b; j < e; ++j) lrank[j] = lrank[rep[j]];
-    });
-  };
-
-  // Buckets: giant ones one by one, the others in parallel in chunks of similar record counts.
-  const int64_t giant = std::max<int64_t>(1 << 14, nrec / (2 * T));
-  std::vector<int64_t> giants, chunk_start{0};
-  std::vector<int64_t> normal;
-  const int64_t target = std::max<int64_t>(1024, nrec / (8 * T));
-  int64_t acc = 0;
-  for (int64_t k = 0; k < bound; ++k) {
-    const int64_t s = bptr[k + 1] - bptr[k];
-    if (s == 0) continue;
-    if (T > 1 && s >= giant) {
-      giants.push_back(k);
-      continue;
+      const int64_t m = std::min<int64_t>(n, kfit);
+      Key acc = static_cast<Key>(n);
+      for (int64_t p = 0; p < m; ++p) acc = (acc << item_bits) | static_cast<Key>(x[p]);
+      key[v] = acc << (width - st.len_bits - m * item_bits);
     }
-    normal.push_back(k);
-    acc += s;
+  });
+}
+
+// Every class sorted by (degree, items), in chunks of about N / (8T) members, in parallel.
+template <typename Key, typename Item>
+void split_classes(RoundState& st, int64_t N, const int64_t* ptr, const Item* items, int kfit) {
+  const int64_t T = std::max<int64_t>(1, at::get_num_threads());
+  KeyBuffers<Key>& kb = st.keys(static_cast<Key*>(nullptr));
+  kb.rec.resize(N);
+  kb.tmp.resize(N);
+  const int64_t nseg = static_cast<int64_t>(st.seg.size()) - 1;
+  std::vector<int64_t> chunk{0};
+  const int64_t target = std::max<int64_t>(4096, N / (8 * T));
+  int64_t acc = 0;
+  for (int64_t k = 0; k < nseg; ++k) {
+    acc += st.seg[k + 1] - st.seg[k];
     if (acc >= target) {
-      chunk_start.push_back(static_cast<int64_t>(normal.size()));
+      chunk.push_back(k + 1);
       acc = 0;
     }
   }
-  if (chunk_start.back() != static_cast<int64_t>(normal.size()))
-    chunk_start.push_back(static_cast<int64_t>(normal.size()));
-  for (int64_t k : giants) do_giant(k);
-  at::parallel_for(0, static_cast<int64_t>(chunk_start.size()) - 1, 1, [&](int64_t b, int64_t e) {
-    RepTable table;
-    std::vector<RepKey<Item>> keys;
+  if (chunk.back() != nseg) chunk.push_back(nseg);
+  at::parallel_for(0, static_cast<int64_t>(chunk.size()) - 1, 1, [&](int64_t b, int64_t e) {
     for (int64_t q = b; q < e; ++q)
-      for (int64_t x = chunk_start[q]; x < chunk_start[q + 1]; ++x) do_bucket(normal[x], table, keys);
+      for (int64_t k = chunk[q]; k < chunk[q + 1]; ++k)
+        split_class<Key, Item>(st, st.seg[k], st.seg[k + 1], ptr, items, kfit);
   });
+}
 
-  // Offsets: distinct signatures of the lower classes (singletons count one, unused values 0).
-  int64_t run = 0;
-  for (int64_t k = 0; k < bound; ++k) {
-    const int64_t m = cnt[k] > 1 ? dist[k] : cnt[k];
-    dist[k] = run;
-    run += m;
+// One round: returns the number of distinct signatures D (>= C); when D > C writes the new
+// colours (rank of (own colour, degree, sorted items) among the distinct signatures of the call)
+// to next and advances the state.
+template <typename Item>
+int64_t partition_round(Adjacency& g, const int64_t* c, int64_t N, int64_t bound, int64_t C,
+                        int64_t num_codes, std::vector<Item>& item_buf, RoundState& st,
+                        int64_t* next) {
+  const int64_t* ptr = g.ptr.data();
+  const uint64_t ub = static_cast<uint64_t>(bound);
+  const uint64_t K = g.code.empty() ? 1 : static_cast<uint64_t>(num_codes);
+  const int item_bits = std::max(1, bit_width((K - 1) * ub + (ub - 1)));
+  item_buf.resize(ptr[N]);
+  Item* items = item_buf.data();
+  st.flag.resize(N + 1);
+  // 64-bit keys unless more than 1/16 of the nodes would be truncated by them.
+  const int kfit64 = (64 - st.len_bits) / item_bits;
+  const int64_t maxdeg = static_cast<int64_t>(st.deg_count.size()) - 2;
+  const bool narrow_keys =
+      kfit64 >= 1 && st.deg_count[std::min<int64_t>(kfit64, maxdeg) + 1] * 16 <= N;
+  if (narrow_keys) {
+    node_keys<uint64_t, Item>(g, c, N, ub, items, st, item_bits, kfit64);
+    split_classes<uint64_t, Item>(st, N, ptr, items, kfit64);
+  } else {
+    const int kfit = (128 - st.len_bits) / item_bits;
+    node_keys<u128, Item>(g, c, N, ub, items, st, item_bits, kfit);
+    split_classes<u128, Item>(st, N, ptr, items, kfit);
   }
-  const int64_t D = run;
+
+  // New ids = running count of first positions; stop when nothing split.
+  uint8_t* flag = st.flag.data();
+  flag[N] = 1;
+  const int64_t chunks = chunk_count(N, 1 << 15);
+  std::vector<int64_t> base(static_cast<size_t>(chunks + 1), 0);
+  at::parallel_for(0, chunks, 1, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) {
+      int64_t cnt = 0;
+      for (int64_t i = N * t / chunks, hi = N * (t + 1) / chunks; i < hi; ++i) cnt += flag[i];
+      base[t + 1] = cnt;
+    }
+  });
+  for (int64_t t = 0; t < chunks; ++t) base[t + 1] += base[t];
+  const int64_t D = base[chunks];
   if (D == C) return D;
-  at::parallel_for(0, N, 4096, [&](int64_t b, int64_t e) {
-    for (int64_t v = b; v < e; ++v) next[v] = dist[c[v]];
+  st.seg.resize(D + 1);
+  int64_t* seg = st.seg.data();
+  seg[D] = N;
+  const int64_t* order = st.order.data();
+  uint8_t* act = st.act.data();
+  at::parallel_for(0, chunks, 1, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) {
+      int64_t id = base[t] - 1;
+      for (int64_t i = N * t / chunks, hi = N * (t + 1) / chunks; i < hi; ++i) {
+        const int64_t v = order[i];
+        if (flag[i]) seg[++id] = i;
+        next[v] = id;
+        act[v] = flag[i] && flag[i + 1] ? 0 : 1;
+      }
+    }
   });
-  at::parallel_for(0, nrec, 4096, [&](int64_t b, int64_t e) {
-    for (int64_t j = b; j < e; ++j) next[rec[j].v] += lrank[j];
-  });
+  return D;
+}
+
+// Buffers of one call, kept for the next call (up to kWorkspaceCacheBytes): on machines where first
+// touching fresh memory is slow (page faults), repeated calls on batches of similar size then run
+// without any. Concurrent calls each get their own workspace.
+struct Workspace {
+  Adjacency g;
+  RoundState st;
+  std::vector<int64_t> cur, next;
+  size_t bytes() const {
+    return 8 * (g.ptr.capacity() + g.nbr.capacity() + g.code.capacity() + cur.capacity() +
+                next.capacity()) +
+           st.bytes();
+  }
+};
+constexpr size_t kWorkspaceCacheBytes = size_t(256) << 20;
+std::mutex workspace_mutex;
+std::unique_ptr<Workspace> cached_workspace;
+
+std::unique_ptr<Workspace> take_workspace() {
+  std::lock_guard<std::mutex> lock(workspace_mutex);
+  if (cached_workspace) return std::move(cached_workspace);
+  return std::make_unique<Workspace>();
+}
+
+void return_workspace(std::unique_ptr<Workspace> ws) {
+  if (ws->bytes() > kWorkspaceCacheBytes) return;  // freed here
+  std::lock_guard<std::mutex> lock(workspace_mutex);
+  if (!cached_workspace) cached_workspace = std::move(ws);
+}
+
+// A round from a uniform colouring (C == 1) without arc codes: every item is the one colour, so the
+// signature is (colour, degree) and the new colour is the rank of the degree among the distinct
+// degrees (the same ids as refine_round, in O(N) without gathering any item).
+int64_t degree_round(const Adjacency& g, int64_t N, int64_t* next) {
+  const int64_t* ptr = g.ptr.data();
+  const int64_t maxdeg = at::parallel_reduce(
+      0, N, 1 << 14, int64_t(0),
+      [&](int64_t b, int64_t e, int64_t acc) {
+        for (int64_t v = b; v < e; ++v) acc = std::max(acc, ptr[v + 1] - ptr[v]);
+        return acc;
+      },
+      [](int64_t x, int64_t y) { return std::max(x, y); });
+  std::vector<int64_t> rank(static_cast<size_t>(maxdeg + 1), 0);
+  for (int64_t v = 0; v < N; ++v) rank[ptr[v + 1] - ptr[v]] = 1;
+  int64_t D = 0;
+  for (int64_t k = 0; k <= maxdeg; ++k) {
+    const int64_t seen = rank[k];
+    rank[k] = D;
+    D += seen;
+  }
+  if (D > 1)
+    at::parallel_for(0, N, 1 << 14, [&](int64_t b, int64_t e) {
+      for (int64_t v = b; v < e; ++v) next[v] = rank[ptr[v + 1] - ptr[v]];
+    });
   return D;
 }
 
@@ -706,12 +814,13 @@ std::tuple<at::Tensor, at::Tensor> wl_refine_cpu(const at::Tensor& dst_, const a
   // Codes that are all zero carry no information: drop them.
   if (cd && num_codes == 1) cd = nullptr;
 
-  Adjacency g;
+  std::unique_ptr<Workspace> ws = take_workspace();
+  Adjacency& g = ws->g;
   if (arc_mode == 0) {
-    g = build_as_given(d, s, cd, A, N);
+    build_as_given(d, s, cd, A, N, g);
   } else if (arc_mode == 1) {
     g = build_undirected(d, s, cd, A, N);
-  } else {
+  } else if (!build_halves(d, s, cd, A, N, gptr, B, g)) {
     if (B > 1) {
       std::vector<int64_t> graph_of(N);
       at::parallel_for(0, B, 256, [&](int64_t b, int64_t e) {
@@ -727,36 +836,65 @@ std::tuple<at::Tensor, at::Tensor> wl_refine_cpu(const at::Tensor& dst_, const a
 
   std::vector<at::Tensor> history;
   std::vector<int64_t> counts;
-  at::Tensor cur = colors0.clone();
-  int64_t C = wl::count_distinct(cur.data_ptr<int64_t>(), N, N);
+  std::vector<int64_t>& cur = ws->cur;
+  std::vector<int64_t>& nxt = ws->next;
+  cur.assign(c0, c0 + N);
+  nxt.resize(N);
+  int64_t C = wl::count_distinct(c0, N, N);
   int64_t bound = *std::max_element(c0, c0 + N) + 1;
-  history.push_back(cur);
+  if (return_history) history.push_back(colors0.clone());
   counts.push_back(C);
-  Scratch S;
+  RoundState& st = ws->st;
+  {
+    int64_t maxdeg = 0;
+    for (int64_t v = 0; v < N; ++v) maxdeg = std::max(maxdeg, g.ptr[v + 1] - g.ptr[v]);
+    st.len_bits = std::max(1, bit_width(static_cast<uint64_t>(maxdeg)));
+    // deg_count[k + 1] = number of nodes of degree > k
+    st.deg_count.assign(static_cast<size_t>(maxdeg + 2), 0);
+    for (int64_t v = 0; v < N; ++v) ++st.deg_count[g.ptr[v + 1] - g.ptr[v]];
+    int64_t above = 0;
+    for (int64_t k = maxdeg; k >= 0; --k) {
+      const int64_t here = st.deg_count[k];
+      st.deg_count[k + 1] = above;
+      above += here;
+    }
+    st.deg_count[0] = above;
+  }
+  bool ordered = false;  // st holds the classes of cur
   int64_t rounds = 0;
   const uint64_t K = cd ? static_cast<uint64_t>(num_codes) : 1;
   while ((max_rounds < 0 || rounds < max_rounds) && C < N) {  // C == N: discrete, stable
-    at::Tensor next = at::empty({N}, opts);
-    const int64_t* c = cur.data_ptr<int64_t>();
-    const bool narrow = K * static_cast<uint64_t>(bound) <= (uint64_t(1) << 32);
-    const int64_t D =
-        narrow ? refine_round<uint32_t>(g, c, N, bound, C, S.items32, S, next.data_ptr<int64_t>())
-               : refine_round<uint64_t>(g, c, N, bound, C, S.items64, S, next.data_ptr<int64_t>());
+    const int64_t* c = cur.data();
+    int64_t D;
+    if (C == 1 && g.code.empty()) {
+      D = degree_round(g, N, nxt.data());
+      ordered = false;
+    } else {
+      if (!ordered) init_order(st, c, N, bound);
+      ordered = true;
+      const bool narrow = K * static_cast<uint64_t>(bound) <= (uint64_t(1) << 32);
+      D = narrow ? partition_round<uint32_t>(g, c, N, bound, C, num_codes, st.items32, st,
+                                             nxt.data())
+                 : partition_round<uint64_t>(g, c, N, bound, C, num_codes, st.items64, st,
+                                             nxt.data());
+    }
     if (D == C) break;  // no class split: stable
     ++rounds;
     C = D;
     bound = D;
-    cur = next;
-    if (return_history) {
-      history.push_back(cur);
-    } else {
-      history[0] = cur;
-    }
+    cur.swap(nxt);
+    if (return_history) history.push_back(at::from_blob(cur.data(), {N}, opts).clone());
     counts.push_back(C);
   }
-  at::Tensor num_colors
- = at::tensor(counts, opts);
-  at::Tensor result = return_history ? at::stack(history) : history[0].unsqueeze(0);
+  at::Tensor result;
+  if (return_history) {
+    result = at::stack(history);
+  } else {
+    result = at::empty({1, N}, opts);
+    std::copy(cur.begin(), cur.end(), result.data_ptr<int64_t>());
+  }
+  return_workspace(std::move(ws));
+  at::Tensor num_colors = at::tensor(counts, opts);
   return {result, num_colors};
 }
 
