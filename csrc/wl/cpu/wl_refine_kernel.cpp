@@ -651,11 +651,12 @@ int64_t partition_round(Adjacency& g, const int64_t* c, int64_t N, int64_t bound
   item_buf.resize(ptr[N]);
   Item* items = item_buf.data();
   st.flag.resize(N + 1);
-  // 64-bit keys unless more than 1/16 of the nodes would be truncated by them.
+  // 64-bit keys unless they would truncate more than half of the nodes (truncated keys only cost
+  // where they tie).
   const int kfit64 = (64 - st.len_bits) / item_bits;
   const int64_t maxdeg = static_cast<int64_t>(st.deg_count.size()) - 2;
   const bool narrow_keys =
-      kfit64 >= 1 && st.deg_count[std::min<int64_t>(kfit64, maxdeg) + 1] * 16 <= N;
+      kfit64 >= 1 && st.deg_count[std::min<int64_t>(kfit64, maxdeg) + 1] * 2 <= N;
   if (narrow_keys) {
     node_keys<uint64_t, Item>(g, c, N, ub, items, st, item_bits, kfit64);
     split_classes<uint64_t, Item>(st, N, ptr, items, kfit64);
