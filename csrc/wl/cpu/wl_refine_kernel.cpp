@@ -504,7 +504,7 @@ void split_class(RoundState& st, int64_t b0, int64_t b1, const int64_t* ptr, con
   const Key* key = kb.key.data();
   Key any = 0, all = ~Key(0);
   for (int64_t i = 0; i < s; ++i) {
-    if (i + 8 < s) __builtin_prefetch(key + order[b0 + i + 8]);
+    if (i + 16 < s) __builtin_prefetch(key + order[b0 + i + 16]);
     const int64_t v = order[b0 + i];
     rc[i] = KeyRec<Key>{key[v], v};
     any |= rc[i].key;
