@@ -713,7 +713,7 @@ struct Workspace {
            st.bytes();
   }
 };
-constexpr size_t kWorkspaceCacheBytes = size_t(256) << 20;
+constexpr size_t kWorkspaceCacheBytes = size_t(128) << 20;
 std::mutex workspace_mutex;
 std::unique_ptr<Workspace> cached_workspace;
 
