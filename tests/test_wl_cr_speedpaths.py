@@ -299,3 +299,28 @@ def test_truncated_keys_tie_break_on_the_remaining_items(hubs):
     ref = _torch_cr(dst, src, torch.empty(0, dtype=torch.long), colors, 1)
     assert [h.tolist() for h in hist.unbind(0)] == [r.tolist() for r in ref]
     assert len(set(hist[-1, leaves:].tolist())) == 3  # the hubs split by their last leaf
+
+
+def test_mirrored_layouts_still_check_ranges():
+    # The L ++ reverse(L) fast paths check the ids themselves: bad ids in a mirrored list (single
+    # graph and batch) get the same messages as on the general path, never a crash.
+    e = torch.empty(0, dtype=torch.long)
+    z = torch.zeros(4, dtype=torch.long)
+    for bad in (-1, 4, 10**12):
+        L = torch.tensor([[0, 1], [1, bad]])
+        both = torch.cat([L, L.flip(0)], 1)
+        with pytest.raises(RuntimeError, match=r"(dst|src) must lie in \[0, N=4\)"):
+            wl_refine(both[1].contiguous(), both[0].contiguous(), e, z, 1, 2, -1, False)
+        for gptr in (torch.tensor([0, 2, 4]), torch.tensor([0, 0, 2, 4, 4])):
+            with pytest.raises(RuntimeError, match=r"(dst|src) must lie in \[0, N=4\)"):
+                wl_refine(both[1].contiguous(), both[0].contiguous(), e, z, 1, 2, -1, False, gptr)
+    # an arc from graph 0 into graph 1 of a mirrored batch
+    L = torch.tensor([[0, 2], [1, 3]])
+    cross = torch.tensor([[0], [2]])
+    arcs = torch.cat([L[:, :1], cross, L[:, :1].flip(0), cross.flip(0)], 1)
+    with pytest.raises(RuntimeError, match="joins nodes of different graphs"):
+        wl_refine(arcs[1].contiguous(), arcs[0].contiguous(), e, z, 1, 2, -1, False,
+                  torch.tensor([0, 2, 4]))
+    with pytest.raises(RuntimeError, match="code must lie in"):
+        wl_refine(torch.tensor([0, 1]), torch.tensor([1, 0]), torch.tensor([0, 5]),
+                  torch.zeros(2, dtype=torch.long), 2, 2, -1, False)

@@ -27,6 +27,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -196,18 +197,20 @@ Adjacency build_undirected(const int64_t* d, const int64_t* s, const int64_t* cd
 bool build_halves(const int64_t* d, const int64_t* s, const int64_t* cd, int64_t A, int64_t N,
                   const int64_t* gptr, int64_t B, Adjacency& g) {
   if (A == 0 || B == 0) return false;
-  if (B == 1) {  // one graph: one parallel check, then one counting pass
+  if (B == 1) {  // one graph: one parallel check (ranges included), then one counting pass
     const int64_t h = A / 2;
     const int64_t bad = A % 2 ? 0 : first_bad(h, [&](int64_t a) {
-      return d[a + h] != s[a] || s[a + h] != d[a] || (cd && cd[a + h] != cd[a]);
+      return d[a] < 0 || d[a] >= N || s[a] < 0 || s[a] >= N || d[a + h] != s[a] ||
+             s[a + h] != d[a] || (cd && cd[a + h] != cd[a]);
     });
     if (bad >= 0) return false;
     build_as_given(d, s, cd, A, N, g);
     return true;
   }
-  // aptr[k] = first arc of graph >= k, from one parallel scan of the arcs.
+  // aptr[k] = first arc of graph >= k, from one parallel scan of the arcs (which also checks that
+  // every arc lies inside one graph, so the ranges are valid).
   std::vector<int64_t> aptr(static_cast<size_t>(B + 1), -1);
-  auto graph_of = [&](int64_t v) {
+  auto graph_of = [&](int64_t v) {  // v in [0, N)
     return static_cast<int64_t>(std::upper_bound(gptr, gptr + B + 1, v) - gptr) - 1;
   };
   const int64_t chunks = chunk_count(A, 1 << 15);
@@ -215,11 +218,21 @@ bool build_halves(const int64_t* d, const int64_t* s, const int64_t* cd, int64_t
   at::parallel_for(0, chunks, 1, [&](int64_t b, int64_t e) {
     for (int64_t t = b; t < e; ++t) {
       const int64_t lo = A * t / chunks, hi = A * (t + 1) / chunks;
-      int64_t prev = lo == 0 ? -1 : graph_of(d[lo - 1]);
-      int64_t gcur = graph_of(d[lo]);
+      int64_t prev = -1, gcur = -1;
+      if (lo > 0) {
+        if (d[lo - 1] < 0 || d[lo - 1] >= N) {
+          ok[t] = 0;
+          continue;
+        }
+        prev = graph_of(d[lo - 1]);
+      }
       for (int64_t a = lo; a < hi; ++a) {
         const int64_t v = d[a];
-        if (v >= gptr[gcur + 1] || v < gptr[gcur]) gcur = graph_of(v);
+        if (v < 0 || v >= N) {
+          ok[t] = 0;
+          break;
+        }
+        if (gcur < 0 || v >= gptr[gcur + 1] || v < gptr[gcur]) gcur = graph_of(v);
         if (gcur < prev || s[a] < gptr[gcur] || s[a] >= gptr[gcur + 1]) {
           ok[t] = 0;
           break;
@@ -233,24 +246,23 @@ bool build_halves(const int64_t* d, const int64_t* s, const int64_t* cd, int64_t
   aptr[B] = A;
   for (int64_t k = B - 1; k >= 0; --k)
     if (aptr[k] < 0) aptr[k] = aptr[k + 1];  // trailing graphs without arcs
-  std::vector<uint8_t> halves(static_cast<size_t>(B), 1);
-  at::parallel_for(0, B, 64, [&](int64_t b, int64_t e) {
-    for (int64_t k = b; k < e; ++k) {
-      const int64_t a0 = aptr[k], m = aptr[k + 1] - a0, h = m / 2;
-      bool same = m % 2 == 0;
-      for (int64_t i = a0; same && i < a0 + h; ++i)
-        same = d[i + h] == s[i] && s[i + h] == d[i] && (!cd || cd[i + h] == cd[i]);
-      halves[k] = same ? 1 : 0;
-    }
-  });
-  if (std::find(halves.begin(), halves.end(), uint8_t(0)) != halves.end()) return false;
+  // Per graph (cache-resident): the L ++ reverse(L) test, then its rows.
   g.ptr.resize(static_cast<size_t>(N + 1));
   g.nbr.resize(static_cast<size_t>(A));
   g.code.resize(static_cast<size_t>(cd ? A : 0));
+  std::atomic<bool> halves{true};
   at::parallel_for(0, B, 64, [&](int64_t b, int64_t e) {
     std::vector<int64_t> cur;
-    for (int64_t k = b; k < e; ++k) {
+    for (int64_t k = b; k < e && halves.load(std::memory_order_relaxed); ++k) {
       const int64_t n0 = gptr[k], n = gptr[k + 1] - n0, a0 = aptr[k], a1 = aptr[k + 1];
+      const int64_t h = (a1 - a0) / 2;
+      bool same = (a1 - a0) % 2 == 0;
+      for (int64_t i = a0; same && i < a0 + h; ++i)
+        same = d[i + h] == s[i] && s[i + h] == d[i] && (!cd || cd[i + h] == cd[i]);
+      if (!same) {
+        halves.store(false, std::memory_order_relaxed);
+        break;
+      }
       cur.assign(static_cast<size_t>(n + 1), 0);
       for (int64_t a = a0; a < a1; ++a) ++cur[d[a] - n0 + 1];
       cur[0] = a0;
@@ -263,6 +275,7 @@ bool build_halves(const int64_t* d, const int64_t* s, const int64_t* cd, int64_t
       }
     }
   });
+  if (!halves.load()) return false;
   g.ptr[N] = A;
   return true;
 }
@@ -799,16 +812,10 @@ std::tuple<at::Tensor, at::Tensor> wl_refine_cpu(const at::Tensor& dst_, const a
   const int64_t bad_color = first_bad(N, [&](int64_t i) { return c0[i] < 0 || c0[i] >= N; });
   TORCH_CHECK(bad_color < 0, "colors must lie in [0, N=", N, "), got ",
               bad_color >= 0 ? c0[bad_color] : 0, " at node ", bad_color);
-  const int64_t bad_arc = first_bad(A, [&](int64_t a) {
-    return d[a] < 0 || d[a] >= N || s[a] < 0 || s[a] >= N ||
-           (cd && (cd[a] < 0 || cd[a] >= num_codes));
-  });
-  if (bad_arc >= 0) {
-    const int64_t a = bad_arc;
-    TORCH_CHECK(d[a] >= 0 && d[a] < N, "dst must lie in [0, N=", N, "), got ", d[a], " at arc ", a);
-    TORCH_CHECK(s[a] >= 0 && s[a] < N, "src must lie in [0, N=", N, "), got ", s[a], " at arc ", a);
-    TORCH_CHECK(false, "code must lie in [0, num_codes=", num_codes, "), got ", cd[a], " at arc ",
-                a);
+  if (cd) {
+    const int64_t bad_code = first_bad(A, [&](int64_t a) { return cd[a] < 0 || cd[a] >= num_codes; });
+    TORCH_CHECK(bad_code < 0, "code must lie in [0, num_codes=", num_codes, "), got ",
+                bad_code >= 0 ? cd[bad_code] : 0, " at arc ", bad_code);
   }
   TORCH_CHECK(num_codes <= std::numeric_limits<int64_t>::max() / N,
               "num_codes * num_nodes overflows int64 (num_codes=", num_codes, ", N=", N, ")");
@@ -817,22 +824,34 @@ std::tuple<at::Tensor, at::Tensor> wl_refine_cpu(const at::Tensor& dst_, const a
 
   std::unique_ptr<Workspace> ws = take_workspace();
   Adjacency& g = ws->g;
-  if (arc_mode == 0) {
-    build_as_given(d, s, cd, A, N, g);
-  } else if (arc_mode == 1) {
-    g = build_undirected(d, s, cd, A, N);
-  } else if (!build_halves(d, s, cd, A, N, gptr, B, g)) {
-    if (B > 1) {
-      std::vector<int64_t> graph_of(N);
-      at::parallel_for(0, B, 256, [&](int64_t b, int64_t e) {
-        for (int64_t k = b; k < e; ++k)
-          std::fill(graph_of.begin() + gptr[k], graph_of.begin() + gptr[k + 1], k);
-      });
-      const int64_t cross = first_bad(A, [&](int64_t a) { return graph_of[d[a]] != graph_of[s[a]]; });
-      TORCH_CHECK(cross < 0, "dst/src: arc ", cross, " (", s[cross < 0 ? 0 : cross], " -> ",
-                  d[cross < 0 ? 0 : cross], ") joins nodes of different graphs of graph_ptr");
+  // The L ++ reverse(L) layouts check the arc ranges themselves; everything else is checked here.
+  if (arc_mode != 2 || !build_halves(d, s, cd, A, N, gptr, B, g)) {
+    const int64_t bad_arc =
+        first_bad(A, [&](int64_t a) { return d[a] < 0 || d[a] >= N || s[a] < 0 || s[a] >= N; });
+    if (bad_arc >= 0) {
+      const int64_t a = bad_arc;
+      TORCH_CHECK(d[a] >= 0 && d[a] < N, "dst must lie in [0, N=", N, "), got ", d[a], " at arc ",
+                  a);
+      TORCH_CHECK(false, "src must lie in [0, N=", N, "), got ", s[a], " at arc ", a);
     }
-    g = build_auto(d, s, cd, A, N, gptr, B);
+    if (arc_mode == 0) {
+      build_as_given(d, s, cd, A, N, g);
+    } else if (arc_mode == 1) {
+      g = build_undirected(d, s, cd, A, N);
+    } else {
+      if (B > 1) {
+        std::vector<int64_t> graph_of(N);
+        at::parallel_for(0, B, 256, [&](int64_t b, int64_t e) {
+          for (int64_t k = b; k < e; ++k)
+            std::fill(graph_of.begin() + gptr[k], graph_of.begin() + gptr[k + 1], k);
+        });
+        const int64_t cross =
+            first_bad(A, [&](int64_t a) { return graph_of[d[a]] != graph_of[s[a]]; });
+        TORCH_CHECK(cross < 0, "dst/src: arc ", cross, " (", s[cross < 0 ? 0 : cross], " -> ",
+                    d[cross < 0 ? 0 : cross], ") joins nodes of different graphs of graph_ptr");
+      }
+      g = build_auto(d, s, cd, A, N, gptr, B);
+    }
   }
 
   std::vector<at::Tensor> history;
