@@ -136,7 +136,7 @@ def test_solver_arguments_are_checked():
         solve_torch(X, y, D, 1.0, "squared", method="ipm", ipm_max_dim=4)
 
 
-def test_auto_picks_admm_for_logistic_and_huge_sizes():
+def test_auto_picks_admm_for_logistic_and_ws_for_huge_sizes():
     X, y = _planted(30, 3, 1)
     D = cx.sample_patterns(X, 6, generator=torch.Generator().manual_seed(1))
     with warnings.catch_warnings():
@@ -144,7 +144,7 @@ def test_auto_picks_admm_for_logistic_and_huge_sizes():
         _, _, info = solve_torch(X, y.sign(), D, 1.0, "logistic", max_iter=50)
         assert info["method"] == "admm"
         _, _, info = solve_torch(X, y, D, 1.0, "squared", max_iter=50, ipm_max_dim=10)
-        assert info["method"] == "admm"
+        assert info["method"] == "ws"  # the squared loss beyond the dense IPM: working set
 
 
 def test_ipm_float32_input_is_solved_in_float64():

@@ -5,15 +5,26 @@
 
 * :func:`solve_cvxpy`: the vectorized cvxpy model (Clarabel by default, SCS, MOSEK, ...), imported
   lazily.
-* :func:`solve_torch`: pure torch (float64 CPU, float32/64 CUDA), two methods.
+* :func:`solve_torch`: pure torch (float64 CPU, float32/64 CUDA), three methods.
 
-  ``method="ipm"`` (default for the squared loss when ``min(n, 2Pd) ≤ 6000``): a primal-dual
-  interior-point method (Mehrotra predictor-corrector) on the blocks, kept strictly feasible from
-  interior points of the pattern cones found by a batched phase I; each Newton system is
-  ``AᵀA`` plus ``2P`` diagonal ``d × d`` blocks, solved by one dense Cholesky (``2Pd ≤ n``) or by
+  ``method="ipm"`` (default for the squared loss when one dense Newton factorization costs
+  ≤ ``IPM_MAX_FLOPS``, see :func:`auto_method`): a primal-dual interior-point method (Mehrotra
+  predictor-corrector) on the blocks, kept strictly feasible from interior points of the pattern
+  cones found by a batched phase I; each Newton system is ``AᵀA`` plus ``2P`` diagonal
+  ``d × d`` blocks. Its ``u``/``v`` halves share ``AᵀA = [[B, −B], [−B, B]]`` (``B = GᵀG``,
+  ``G = [D_1X, …, D_PX]``), so it is eliminated to one ``P·d × P·d`` Cholesky of
+  ``B + (H_u⁻¹ + H_v⁻¹)⁻¹`` (plus one step of iterative refinement), or, when cheaper, solved by
   Woodbury with an ``n × n`` Cholesky. It stops on a certified relative duality gap: the
-  returned blocks are feasible and their objective is within ``tol`` of the optimum (20–40
+  returned blocks are feasible and their objective is within ``tol`` of the optimum (20–70
   iterations).
+
+  ``method="ws"`` (default for the squared loss beyond that size): the same interior point on a
+  *working set* of patterns, certified on all of them. The blocks outside the working set are
+  zero; their exact dual norms ``min_{μ≥0} ‖(Aᵀz)_j − X̂ᵀ(S_j μ)‖`` at the restricted solution
+  come from a batched interior point on the ``d``-dimensional projections (:func:`_dual_norms`;
+  any ``μ ≥ 0`` gives a valid bound), so the lower bound ``−ℓ*(τz)``,
+  ``τ = β / max_j c_j`` over **all** blocks, certifies the full program. Patterns with a dual
+  norm above ``β`` join the working set and it repeats.
 
   ``method="admm"`` (the logistic loss, and sizes beyond the IPM's dense algebra). The splitting
   ``u = v`` (group prox on ``v``) and ``(2D−I) ⊙ X̂u = s ≥ 0`` (``X̂``: row-normalized ``X``) makes
@@ -143,10 +154,25 @@ class _cpu_threads:
             torch.set_num_threads(self.old)
 
 
-def auto_method(n: int, d: int, P: int, loss: str, ipm_max_dim: int = 6000) -> str:
-    """The method ``solve_torch(method="auto")`` uses: ``"ipm"`` for the squared loss when its
-    dense Newton systems fit (``min(n, 2·P·d) ≤ ipm_max_dim``), else ``"admm"``."""
-    return "ipm" if loss == "squared" and min(n, 2 * P * d) <= ipm_max_dim else "admm"
+IPM_MAX_FLOPS = 5e11  # per Newton factorization: beyond it the working set is cheaper
+
+
+def ipm_newton_cost(n: int, d: int, P: int, ipm_max_dim: int = 10000) -> float:
+    """Flops of one dense Newton factorization of :func:`_ipm` (the cheaper of the ``P·d``
+    Cholesky and the ``n × n`` Woodbury system, each only when its size is ``≤ ipm_max_dim``)."""
+    direct = (P * d) ** 3 / 3 if P * d <= ipm_max_dim else float("inf")
+    wood = float(n) * n * d * P + n ** 3 / 3 if n <= ipm_max_dim else float("inf")
+    return min(direct, wood)
+
+
+def auto_method(n: int, d: int, P: int, loss: str, ipm_max_dim: int = 10000) -> str:
+    """The method ``solve_torch(method="auto")`` uses for the squared loss: ``"ipm"`` when one
+    dense Newton factorization fits (size ``≤ ipm_max_dim``) and costs at most
+    ``IPM_MAX_FLOPS``, else ``"ws"`` (the interior point on a working set of patterns,
+    certified on all of them); ``"admm"`` for the logistic loss."""
+    if loss != "squared":
+        return "admm"
+    return "ipm" if ipm_newton_cost(n, d, P, ipm_max_dim) <= IPM_MAX_FLOPS else "ws"
 
 
 def solve_torch(X: torch.Tensor, y: torch.Tensor, D: torch.Tensor, beta: float, loss: str,
@@ -154,7 +180,8 @@ def solve_torch(X: torch.Tensor, y: torch.Tensor, D: torch.Tensor, beta: float, 
                 init: tuple[torch.Tensor, torch.Tensor] | None = None, verbose: bool = False,
                 direct_max_n: int = 5000, check_every: int = 10, relax: float = 1.6,
                 adaptive: bool = True, cone_scale: float = 1.0, method: str = "auto",
-                time_limit: float | None = None, ipm_max_dim: int = 6000):
+                time_limit: float | None = None, ipm_max_dim: int = 10000,
+                ws_size: int | None = None, ws_add: int | None = None, progress: bool = False):
     """Solve the cone-constrained group lasso in torch (see the module docstring).
 
     Args:
@@ -168,9 +195,15 @@ def solve_torch(X: torch.Tensor, y: torch.Tensor, D: torch.Tensor, beta: float, 
         max_iter: iterations (interior-point steps for ``"ipm"``, ADMM steps for ``"admm"``;
             the IPM uses at most ``min(max_iter, 200)``).
         method: ``"ipm"`` (primal-dual interior point, squared loss; computed in float64 for
-            any input dtype, the blocks are returned in ``X.dtype``), ``"admm"``, or ``"auto"``:
-            the IPM for the squared loss when its dense linear algebra fits
-            (``min(n, 2·P·d) ≤ ipm_max_dim``), ADMM otherwise.
+            any input dtype, the blocks are returned in ``X.dtype``), ``"ws"`` (the IPM on a
+            working set of patterns, certified on all patterns; squared loss), ``"admm"``, or
+            ``"auto"`` (:func:`auto_method`): for the squared loss the IPM when its dense
+            Newton systems (``P·d`` or ``n`` at most ``ipm_max_dim``) cost at most
+            ``IPM_MAX_FLOPS`` per factorization, the working set otherwise; ADMM for the
+            logistic loss.
+        ws_size, ws_add: ``"ws"`` only: patterns in the first working set (default
+            ``2000 // d``) and the most violating patterns added per round.
+        progress: ``"ws"`` only: print one line per working-set round.
         time_limit: stop (status ``"time_limit"``, with a warning) after this many seconds.
         rho, init, direct_max_n, check_every, relax, adaptive, cone_scale: ADMM only (initial
             penalty, warm start ``(U, V)``, eigendecomposition size limit, convergence-test
@@ -184,8 +217,8 @@ def solve_torch(X: torch.Tensor, y: torch.Tensor, D: torch.Tensor, beta: float, 
     if loss not in ("squared", "logistic"):
         raise ValueError(f"solver='torch' supports loss 'squared' or 'logistic', got {loss!r}; "
                          "use a cvxpy solver for the hinge loss")
-    if method not in ("auto", "ipm", "admm"):
-        raise ValueError(f"method must be 'auto', 'ipm' or 'admm', got {method!r}")
+    if method not in ("auto", "ipm", "ws", "admm"):
+        raise ValueError(f"method must be 'auto', 'ipm', 'ws' or 'admm', got {method!r}")
     if not tol > 0:
         raise ValueError(f"tol must be > 0, got {tol!r}")
     t_start = time.perf_counter()
@@ -194,14 +227,20 @@ def solve_torch(X: torch.Tensor, y: torch.Tensor, D: torch.Tensor, beta: float, 
     auto = method == "auto"
     if auto:
         method = auto_method(n, d, P, loss, ipm_max_dim)
-    if method == "ipm" and loss != "squared":
-        raise ValueError("method='ipm' supports loss='squared' only; use method='admm'")
+    if method in ("ipm", "ws") and loss != "squared":
+        raise ValueError(f"method={method!r} supports loss='squared' only; use method='admm'")
     with _cpu_threads(X.device, float(n) * d * P):
-        if method == "ipm":
+        if method in ("ipm", "ws"):
             try:  # in float64 whatever the input dtype: the iterates approach the cone faces
-                U, V, info = _ipm(X.double(), y.double(), D.double(), float(beta), tol,
-                                  min(int(max_iter), 200), verbose, time_limit, t_start,
-                                  ipm_max_dim)
+                if method == "ipm":
+                    U, V, info = _ipm(X.double(), y.double(), D.double(), float(beta), tol,
+                                      min(int(max_iter), 200), verbose, time_limit, t_start,
+                                      ipm_max_dim)
+                else:
+                    U, V, info = _ipm_working_set(
+                        X.double(), y.double(), D.double(), float(beta), tol,
+                        min(int(max_iter), 200), verbose, time_limit, t_start, ipm_max_dim,
+                        ws_size=ws_size, ws_add=ws_add, progress=progress)
                 U, V = U.to(X.dtype), V.to(X.dtype)
             except _EmptyInterior:
                 if not auto:
@@ -214,7 +253,7 @@ def solve_torch(X: torch.Tensor, y: torch.Tensor, D: torch.Tensor, beta: float, 
     info["method"] = method
     info["solve_time"] = time.perf_counter() - t_start
     if info["status"] != "optimal":
-        if method == "ipm":
+        if method in ("ipm", "ws"):
             what = (f"relative duality gap {info['gap']:.2e} > tol={tol:g} (objective "
                     f"{info['upper_bound']:.10g}, certified lower bound {info['lower_bound']:.10g})")
         else:
@@ -478,9 +517,36 @@ _IPM_ETA0 = 1.0
 
 
 def _ipm(X, y, D, beta, tol, max_iter, verbose, time_limit, t_start, max_dim):
+    """The interior-point method on all ``2P`` blocks (u then v): :func:`_ipm_blocks`."""
+    P = D.shape[1]
+    pat = torch.cat([torch.arange(P, device=X.device)] * 2)
+    sg = torch.cat([torch.ones(P, dtype=X.dtype, device=X.device),
+                    -torch.ones(P, dtype=X.dtype, device=X.device)])
+    w, _, info = _ipm_blocks(X, y, D, pat, sg, beta, tol, max_iter, verbose, time_limit,
+                             t_start, max_dim, paired=True)
+    return w[:, :P].T.contiguous(), w[:, P:].T.contiguous(), info
+
+
+def _paired_solve(factor, b, P, d):
+    """Solve ``[[B + H_u, −B], [−B, B + H_v]] [x; y] = [a; b]`` from the factors of
+    ``B + H_u(H_u+H_v)⁻¹H_v`` and ``H_u + H_v``: with ``δ = x − y``,
+    ``(B + H_u(H_u+H_v)⁻¹H_v) δ = a − H_u(H_u+H_v)⁻¹(a+b)`` and ``x = (H_u+H_v)⁻¹(a + b + H_v δ)``."""
+    _, LM, Ls, Hu, Hv = factor
+    a_, ab = b[:P], b[:P] + b[P:]
+    rd = a_ - (Hu @ torch.cholesky_solve(ab[:, :, None], Ls))[:, :, 0]
+    dl = torch.cholesky_solve(rd.reshape(-1, 1), LM).reshape(P, d)
+    x = torch.cholesky_solve((ab + (Hv @ dl[:, :, None])[:, :, 0])[:, :, None], Ls)[:, :, 0]
+    return torch.cat([x, x - dl])
+
+
+def _ipm_blocks(X, y, D, pat, sg, beta, tol, max_iter, verbose, time_limit, t_start, max_dim,
+                w_init=None, warm_shift=1e-2, warm_eta=1e-3, h_init=None, paired=False,
+                refine_steps=1):
     """Primal-dual interior point (Mehrotra predictor-corrector) for the squared loss.
 
-    Variables: blocks ``w [d, 2P]`` (u then v), kept strictly feasible (``s = S ⊙ X̂w > 0`` with
+    Blocks ``j = 1..J``: pattern ``D[:, pat[j]]`` with output sign ``sg[j] = ±1`` (all ``2P``
+    blocks for :func:`_ipm`, a working set for :func:`_ipm_working_set`).
+    Variables: blocks ``w [d, J]``, kept strictly feasible (``s = S ⊙ X̂w > 0`` with
     ``X̂`` the row-normalized ``X``; started at the interior points of :func:`_interior_points`),
     and the duals ``λ ≥ 0`` of ``S ⊙ X̂w ≥ 0``. The norms are smoothed as ``√(‖w_j‖² + ε²)`` with
     ``ε`` tied to the duality measure (ε → 0 along the path); the smoothing only shapes the path:
@@ -489,20 +555,20 @@ def _ipm(X, y, D, beta, tol, max_iter, verbose, time_limit, t_start, max_dim):
         F(w) − LB,  LB = −ℓ*(τ z),  z = Aw − y,  τ ≤ β / max_j ‖(Aᵀz)_j − X̂ᵀ(S_j λ_j)‖,
 
     a dual-feasible point, so ``F(w) − F* ≤ F(w) − LB``. Newton systems
-    ``(AᵀA + blockdiag H_j) Δw = b``: dense Cholesky of the ``2Pd × 2Pd`` matrix when
-    ``2Pd ≤ n`` (``AᵀA`` formed once), otherwise Woodbury with the ``n × n`` matrix
-    ``I + Σ_i D_i X (H_ui⁻¹ + H_vi⁻¹) Xᵀ D_i``; one factorization serves both solves.
+    ``(AᵀA + blockdiag H_j) Δw = b``: dense Cholesky of the ``Jd × Jd`` matrix when
+    ``Jd ≤ n`` (``AᵀA`` formed once from the per-pattern Gram matrix), otherwise Woodbury with
+    the ``n × n`` matrix ``I + Σ_p D_p X (Σ_{j: pat j = p} H_j⁻¹) Xᵀ D_p``; one factorization
+    serves both solves. Returns ``(w [d, J], λ [n, J], info)``.
     """
     dtype, dev = X.dtype, X.device
     n, d = X.shape
-    P = D.shape[1]
-    J = 2 * P
-    S = 2 * D - 1
-    S2 = torch.cat([S, S], dim=1)
-    D2 = torch.cat([D, D], dim=1)
-    sgn = torch.cat([torch.ones(P, dtype=dtype, device=dev),
-                     -torch.ones(P, dtype=dtype, device=dev)])
-    DS = D2 * sgn
+    upat, ploc = torch.unique(pat, return_inverse=True)  # patterns used, block -> local pattern
+    Du = D[:, upat]
+    Pu = Du.shape[1]
+    J = pat.shape[0]
+    Su = 2 * Du - 1
+    S2 = Su[:, ploc]
+    DS = Du[:, ploc] * sg
     Xh = X / X.norm(dim=1, keepdim=True).clamp_min(1e-300)
     XX = (Xh[:, :, None] * Xh[:, None, :]).reshape(n, d * d)
     eye = torch.eye(d, dtype=dtype, device=dev)
@@ -514,40 +580,62 @@ def _ipm(X, y, D, beta, tol, max_iter, verbose, time_limit, t_start, max_dim):
     def At(z):  # [n] -> [d, J]
         return X.T @ (DS * z[:, None])
 
-    H0, found = _interior_points(Xh, S)
+    if h_init is None:
+        H0, found = _interior_points(Xh, Su)
+    else:  # interior points given per block (e.g. cached by the working-set method)
+        H0 = torch.zeros(d, Pu, dtype=dtype, device=dev)
+        H0[:, ploc] = h_init
+        found = (Su * (Xh @ H0)).amin(0) > 0
     if not bool(found.all()):
         bad = int((~found).sum())
         raise _EmptyInterior(
-            f"{bad} of the {P} pattern cones have an empty interior (e.g. patterns that force "
+            f"{bad} of the {Pu} pattern cones have an empty interior (e.g. patterns that force "
             "x_k·u = 0); solver='torch' with method='ipm' needs strictly feasible cones: use "
             "method='admm' or a cvxpy solver")
-    direct = J * d <= n and J * d <= max_dim
+    H0 = H0[:, ploc]
+    # Newton solver: dense Cholesky in block space (``paired``: u, v of every pattern, whose
+    # system ``[[B + H_u, −B], [−B, B + H_v]]`` is eliminated to ``B + (H_u⁻¹ + H_v⁻¹)⁻¹`` of size
+    # ``P·d``), or Woodbury in data space (``n × n``); the cheaper of the two that fits
+    dims = Pu * d if paired else J * d
+    cost_direct = dims ** 3 / 3 if dims <= max_dim else float("inf")
+    cost_wood = n * n * d * Pu + n ** 3 / 3 if n <= max_dim else float("inf")
+    direct = cost_direct <= cost_wood and cost_direct < float("inf")
     if direct:
-        AtA = torch.zeros(J * d, J * d, dtype=dtype, device=dev)
-        step = max(1, int(2e7 // max(P * d, 1)))
-        BtB = torch.zeros(P * d, P * d, dtype=dtype, device=dev)
+        # AᵀA from the per-pattern Gram matrix: block (j, k) = sg_j sg_k Xᵀ D_pj D_pk X
+        step = max(1, int(2e7 // max(Pu * d, 1)))
+        BtB = torch.zeros(Pu * d, Pu * d, dtype=dtype, device=dev)
         for a in range(0, n, step):
-            B = (D[a:a + step, :, None] * X[a:a + step, None, :]).reshape(-1, P * d)
+            B = (Du[a:a + step, :, None] * X[a:a + step, None, :]).reshape(-1, Pu * d)
             BtB += B.T @ B
-        pd_ = P * d
-        AtA[:pd_, :pd_] = BtB
-        AtA[pd_:, pd_:] = BtB
-        AtA[:pd_, pd_:] = -BtB
-        AtA[pd_:, :pd_] = -BtB
+        del B
+        if paired:
+            AtA = BtB
+            idx = torch.arange(Pu, device=dev)
+        else:
+            BtB = BtB.reshape(Pu, d, Pu, d)
+            AtA = (BtB[ploc][:, :, ploc] * (sg[:, None, None, None] * sg[None, None, :, None])
+                   ).reshape(J * d, J * d)
+            idx = torch.arange(J, device=dev)
         del BtB
-        idx = torch.arange(J, device=dev)
-    elif n > max_dim:
-        raise ValueError(f"method='ipm' needs min(n, 2·P·d) <= ipm_max_dim={max_dim} (dense "
-                         f"Newton systems), got n={n}, 2·P·d={J * d}; use method='admm'")
+    elif cost_wood == float("inf"):
+        raise ValueError(f"method='ipm' needs min(n, {'P' if paired else '2·P'}·d) <= "
+                         f"ipm_max_dim={max_dim} (dense Newton systems), got n={n}, "
+                         f"{'P' if paired else '2·P'}·d={dims}; use method='ws' or 'admm'")
     m = n * J
     h0 = H0 / H0.norm(dim=0, keepdim=True)
     def primal_value(W):
         return float(0.5 * ((A(W) - y) ** 2).sum() + beta * W.norm(dim=0).sum())
 
-    # start: every block on its interior ray, of norm ‖y‖ / max ‖x_k‖; s ⊙ λ = ½‖y‖² / (n·2P)
-    w = (_IPM_W0 * float(y.norm()) / max(float(X.norm(dim=1).max()), 1e-300)) * torch.cat([h0, h0], 1)
+    # start: every block on its interior ray, of norm ‖y‖ / max ‖x_k‖; s ⊙ λ = ½‖y‖² / (n·J)
+    w0 = _IPM_W0 * float(y.norm()) / max(float(X.norm(dim=1).max()), 1e-300)
+    eta0 = _IPM_ETA0 * 0.5 * float((y * y).sum()) / m
+    if w_init is None:
+        w = w0 * h0
+    else:  # warm start: the given (feasible) blocks pushed into the interior, a smaller η
+        w = w_init + (warm_shift * w0) * h0
+        eta0 = eta0 * warm_eta
     s = S2 * (Xh @ w)
-    lam = (_IPM_ETA0 * 0.5 * float((y * y).sum()) / m) / s
+    lam = eta0 / s
     eps = None
     status, it = "max_iter", 0
     ub = lb = float("nan")
@@ -580,7 +668,16 @@ def _ipm(X, y, D, beta, tol, max_iter, verbose, time_limit, t_start, max_dim):
         Hb = ((XX.T @ (lam / s)).T.reshape(J, d, d)
               + (beta / rn)[:, None, None] * (eye - Pw + (eps * eps / (rn * rn))[:, None, None] * Pw))
         try:
-            if direct:
+            if direct and paired:
+                Lu, Lv = _chol(Hb[:Pu]), _chol(Hb[Pu:])
+                Cinv = torch.cholesky_inverse(_chol(torch.cholesky_inverse(Lu)
+                                                    + torch.cholesky_inverse(Lv)))
+                Mf = AtA.clone().reshape(Pu, d, Pu, d)
+                Mf[idx, :, idx, :] += Cinv
+                factor = ("paired", _chol(Mf.reshape(dims, dims)), _chol(Hb[:Pu] + Hb[Pu:]),
+                          Hb[:Pu], Hb[Pu:])
+                del Mf, Cinv
+            elif direct:
                 Mf = AtA.clone().reshape(J, d, J, d)
                 Mf[idx, :, idx, :] += Hb
                 factor = (_chol(Mf.reshape(J * d, J * d)),)
@@ -588,11 +685,13 @@ def _ipm(X, y, D, beta, tol, max_iter, verbose, time_limit, t_start, max_dim):
             else:
                 Lb = _chol(Hb)
                 Hinv = torch.cholesky_inverse(Lb)
-                Lg = _chol(Hinv[:P] + Hinv[P:])
+                Hs = torch.zeros(Pu, d, d, dtype=dtype, device=dev).index_add_(0, ploc, Hinv)
+                Lg = _chol(Hs)
+                del Hs
                 K = torch.zeros(n, n, dtype=dtype, device=dev)
                 chunk = max(1, int(2e7 // max(n * d, 1)))
-                for a in range(0, P, chunk):
-                    C = (D[:, a:a + chunk, None]
+                for a in range(0, Pu, chunk):
+                    C = (Du[:, a:a + chunk, None]
                          * torch.einsum("nd,pde->npe", X, Lg[a:a + chunk])).reshape(n, -1)
                     K += C @ C.T
                 del C
@@ -603,10 +702,15 @@ def _ipm(X, y, D, beta, tol, max_iter, verbose, time_limit, t_start, max_dim):
             status = "numerical_error"
             break
 
-        def direction(target, grad=grad, lam=lam, s=s, factor=factor):
+        def direction(target, grad=grad, lam=lam, s=s, factor=factor, Hb=Hb):
             """Newton direction for the complementarity target ``s ⊙ λ`` after the step."""
             b = (-grad + Xh.T @ (S2 * (lam + target / s))).T  # [J, d]
-            if len(factor) == 1:
+            if factor[0] == "paired":
+                dw = _paired_solve(factor, b, Pu, d)
+                for _ in range(refine_steps):  # iterative refinement on the full system
+                    res = b - (At(A(dw.T)).T + (Hb @ dw[:, :, None])[:, :, 0])
+                    dw = dw + _paired_solve(factor, res, Pu, d)
+            elif len(factor) == 1:
                 dw = torch.cholesky_solve(b.reshape(-1, 1), factor[0]).reshape(J, d)
             else:
                 Lb, Hinv, LK = factor
@@ -655,12 +759,10 @@ def _ipm(X, y, D, beta, tol, max_iter, verbose, time_limit, t_start, max_dim):
     if not lb == lb:
         lb = -float("inf")
     gap = (ub - lb) / max(abs(ub), 1e-300) if ub < float("inf") else float("inf")
-    U = w[:, :P].T.contiguous()
-    V = w[:, P:].T.contiguous()
-    return U, V, {"status": status, "solver": "torch", "iterations": it, "upper_bound": ub,
-                  "lower_bound": lb, "gap": gap, "history": history,
-                  "linear_solver": "direct" if direct else "woodbury",
-                  "r_pri": 0.0, "r_dual": float("nan")}
+    return w, lam, {"status": status, "solver": "torch", "iterations": it, "upper_bound": ub,
+                    "lower_bound": lb, "gap": gap, "history": history,
+                    "linear_solver": "direct" if direct else "woodbury",
+                    "r_pri": 0.0, "r_dual": float("nan")}
 
 
 def _power_q(A, Minv, At, n, X, iters: int = 30) -> float:
@@ -694,3 +796,242 @@ def _cg(matvec, b, x0, tol: float = 1e-10, max_iter: int = 500):
         p = r + (rs_new / rs) * p
         rs = rs_new
     return x
+
+
+# ----------------------------------------------------------------- working-set interior point
+def _dual_norms(Q, Xh, S, cap=None, max_iter=40, rtol=1e-6, XX=None):
+    """Certified dual norms ``c_j = min_{μ ≥ 0} ‖Q_j − X̂ᵀ(S_j ⊙ μ)‖`` of blocks ``j`` (columns
+    of ``Q [d, J]`` and of the signs ``S [n, J]``), all at once.
+
+    Batched primal-dual interior point (Mehrotra) on the projection of ``Q_j`` onto the polar
+    cone ``{u : S_j ⊙ X̂u ≤ 0}``, whose multipliers are the ``μ`` of the NNLS: every iterate has
+    ``μ > 0``, so ``‖Q_j − X̂ᵀ(S_j ⊙ μ)‖`` is a valid (certified) value at any iteration and the
+    exact minimum at convergence. A block stops once its value is ``≤ cap`` (not the maximum
+    that matters) or its projection gap is below ``rtol`` (relative). Newton systems are the
+    ``d × d`` matrices ``I + X̂ᵀ diag(μ/t) X̂``. Returns ``c [J]`` (certified, ``≥`` the minimum)
+    and ``r [J]`` (the norm of the projection iterate, ``≈ c`` at convergence; not certified,
+    for ranking).
+    """
+    n, d = Xh.shape
+    J = Q.shape[1]
+    dtype, dev = Q.dtype, Q.device
+    if XX is None:
+        XX = (Xh[:, :, None] * Xh[:, None, :]).reshape(n, d * d)
+    eye = torch.eye(d, dtype=dtype, device=dev)
+    inf = torch.tensor(float("inf"), dtype=dtype, device=dev)
+    c = Q.norm(dim=0)  # μ = 0
+    r = c.clone()
+    act = torch.arange(J, device=dev)
+    if cap is not None:
+        act = act[c > cap]
+    if act.numel() == 0 or n == 0:
+        return c, r
+    q = Q[:, act]
+    Sa = S[:, act]
+    qn = q.norm(dim=0).clamp_min(1e-300)
+    u = torch.zeros_like(q)
+    t = qn.expand(n, -1).clone()
+    mu = (qn / n).expand(n, -1).clone()
+    for _ in range(max_iter):
+        Gu = Sa * (Xh @ u)
+        rd = u - q + Xh.T @ (Sa * mu)
+        rp = Gu + t
+        eta = (t * mu).sum(0) / n
+        cur = rd + u  # = q - G mu (negated sign below): c = ‖q − Gμ‖ = ‖u − rd‖
+        cval = (u - rd).norm(dim=0)
+        c[act] = torch.minimum(c[act], cval)
+        r[act] = u.norm(dim=0)
+        # done: below the cap, or the projection solved (complementarity and residuals small)
+        scale = cval.clamp_min(1e-300) ** 2
+        done = ((n * eta <= rtol * scale) & (rd.norm(dim=0) <= rtol * qn)
+                & (rp.norm(dim=0) <= rtol * qn))
+        if cap is not None:
+            done = done | (cval <= cap)
+        if bool(done.all()):
+            break
+        if bool(done.any()):
+            keep = ~done
+            act, q, Sa, qn, u, t, mu = (act[keep], q[:, keep], Sa[:, keep], qn[keep], u[:, keep],
+                                        t[:, keep], mu[:, keep])
+            Gu, rd, rp, eta = Gu[:, keep], rd[:, keep], rp[:, keep], eta[keep]
+        del cur
+        ratio = mu / t
+        Hm = (XX.T @ ratio).T.reshape(-1, d, d) + eye
+        L = _chol(Hm)
+
+        def direction(rc, rd=rd, rp=rp, t=t, mu=mu, ratio=ratio, Sa=Sa, L=L):
+            rhs = -rd - Xh.T @ (Sa * (ratio * rp + rc / t))
+            du = torch.cholesky_solve(rhs.T[:, :, None], L)[:, :, 0].T
+            dt = -rp - Sa * (Xh @ du)
+            dmu = (rc - mu * dt) / t
+            return du, dt, dmu
+
+        def to_bd(x, dx):
+            return torch.where(dx < 0, -x / dx, inf).amin(0).clamp(max=1.0)
+
+        du, dt, dmu = direction(-t * mu)
+        a_aff = torch.minimum(to_bd(t, dt), to_bd(mu, dmu))
+        eta_aff = ((t + a_aff * dt) * (mu + a_aff * dmu)).sum(0) / n
+        sigma = (eta_aff / eta.clamp_min(1e-300)).clamp(0, 1) ** 3
+        du, dt, dmu = direction(sigma * eta - t * mu - dt * dmu)
+        a = 0.99 * torch.minimum(to_bd(t, dt), to_bd(mu, dmu))
+        a = a.clamp(max=1.0)
+        u = u + a * du
+        t = t + a * dt
+        mu = mu + a * dmu
+    cval = (q - Xh.T @ (Sa * mu)).norm(dim=0)
+    c[act] = torch.minimum(c[act], cval)
+    r[act] = u.norm(dim=0)
+    return c, r
+
+
+def _ipm_working_set(X, y, D, beta, tol, max_iter, verbose, time_limit, t_start, max_dim,
+                     ws_size=None, ws_add=None, progress=False, warm=False, warm_opts=None,
+                     loose_tol=1e-2):
+    """Interior point on a working set of blocks, certified on the full problem.
+
+    Most blocks are zero at the optimum. Rank all ``2P`` blocks by their dual norm at the
+    zero network (:func:`_dual_norms` at ``z = −y``), solve the program restricted to the
+    ``ws_size`` best with :func:`_ipm_blocks`, then compute certified dual norms of every block
+    outside the working set at the restricted solution: the lower bound ``−ℓ*(τz)`` with
+    ``τ = β / max_j c_j`` over **all** blocks is a bound for the full program, so the returned
+    (zero-padded, feasible) blocks are within the stated gap of the full optimum. Blocks
+    outside with ``c_j > β`` violate optimality: the ``ws_add`` worst join and it repeats.
+    Returns ``(U, V, info)`` as :func:`_ipm`.
+    """
+    dtype, dev = X.dtype, X.device
+    n, d = X.shape
+    P = D.shape[1]
+    J = 2 * P
+    pat = torch.cat([torch.arange(P, device=dev)] * 2)
+    sg = torch.cat([torch.ones(P, dtype=dtype, device=dev), -torch.ones(P, dtype=dtype, device=dev)])
+    S = 2 * D - 1
+    Xh = X / X.norm(dim=1, keepdim=True).clamp_min(1e-300)
+    XX = (Xh[:, :, None] * Xh[:, None, :]).reshape(n, d * d)
+    if ws_size is None:  # patterns (each with both signs): dense Newton systems of P_W·d
+        ws_size = max(8, min(P, 2000 // d))
+    if ws_add is None:
+        ws_add = max(4, ws_size // 2)
+
+    def grad_blocks(z, blocks):  # (Aᵀz)_j for the listed blocks: sg_j Xᵀ D_pj z
+        return (X.T @ (D[:, pat[blocks]] * z[:, None])) * sg[blocks]
+
+    def full_value(w, blocks):
+        f = ((X @ w) * (D[:, pat[blocks]] * sg[blocks])).sum(1)
+        return float(0.5 * ((f - y) ** 2).sum() + beta * w.norm(dim=0).sum()), f - y
+
+    def bound(z, cmax):
+        gg, gy = float((z * z).sum()), float((z * y).sum())
+        tmax = beta / cmax if cmax > 0 else float("inf")
+        tau = min(max(-gy / gg, 0.0), tmax) if gg > 0 else 0.0
+        return float(loss_conjugate_lower_bound(tau * z, y, "squared"))
+
+    all_blocks = torch.arange(J, device=dev)
+    c0, r0 = _dual_norms(grad_blocks(-y, all_blocks), Xh, S[:, pat], cap=beta, rtol=1e-3, XX=XX)
+    history = []
+    zero_val = float(0.5 * (y * y).sum())
+    if float(c0.max()) <= beta:  # the zero network is optimal (β ≥ β_max)
+        U = torch.zeros(P, d, dtype=dtype, device=dev)
+        return U, U.clone(), {"status": "optimal", "solver": "torch", "iterations": 0,
+                              "upper_bound": zero_val, "lower_bound": zero_val, "gap": 0.0,
+                              "history": history, "linear_solver": "none", "rounds": 0,
+                              "working_set": 0, "r_pri": 0.0, "r_dual": float("nan")}
+    score = torch.maximum(r0[:P], r0[P:])
+    order = torch.argsort(score, descending=True)
+    W = order[:max(1, min(ws_size, int((torch.maximum(c0[:P], c0[P:]) > beta).sum())))]
+    best = (zero_val, None, None)
+    lb = -float("inf")
+    status, total_it, rounds = "max_iter", 0, 0
+    tol_in = max(loose_tol, tol / 4)
+    h_cache = torch.zeros(d, P, dtype=dtype, device=dev)
+    h_ok = torch.zeros(P, dtype=torch.bool, device=dev)
+    while True:
+        rounds += 1
+        W = torch.sort(W).values
+        Wb_ = torch.cat([W, W + P])  # blocks: u then v of every working pattern
+        left = None if time_limit is None else time_limit - (time.perf_counter() - t_start)
+        w_init = None
+        if warm and best[1] is not None:
+            pos = torch.full((J,), -1, dtype=torch.long, device=dev)
+            pos[Wb_] = torch.arange(len(Wb_), device=dev)
+            w_init = torch.zeros(d, len(Wb_), dtype=dtype, device=dev)
+            w_init[:, pos[best[2]]] = best[1]
+        newp = W
+        newp = newp[~h_ok[newp]]
+        if newp.numel():  # phase I only for patterns not seen before
+            Hn, fn = _interior_points(Xh, S[:, newp])
+            if not bool(fn.all()):
+                raise _EmptyInterior(
+                    f"{int((~fn).sum())} of the pattern cones have an empty interior (e.g. "
+                    "patterns that force x_k·u = 0); the interior-point method needs strictly "
+                    "feasible cones: use method='admm' or a cvxpy solver")
+            h_cache[:, newp] = Hn
+            h_ok[newp] = True
+        w, lam, info = _ipm_blocks(X, y, D, pat[Wb_], sg[Wb_], beta, tol_in, max_iter, verbose,
+                                   left, time.perf_counter(), max(max_dim, len(W) * d),
+                                   w_init=w_init, h_init=h_cache[:, pat[Wb_]], paired=True,
+                                   **(warm_opts or {}))
+        total_it += info["iterations"]
+        ub, z = full_value(w, Wb_)
+        if ub < best[0]:
+            best = (ub, w, Wb_)
+        # certified dual norms: inside from the IPM's λ (and the projection), outside by projection
+        Q_in = grad_blocks(z, Wb_)
+        S_in = S[:, pat[Wb_]]
+        c_in = (Q_in - Xh.T @ (S_in * lam)).norm(dim=0)
+        c_in2, _ = _dual_norms(Q_in, Xh, S_in, cap=beta, rtol=1e-4, XX=XX)
+        c_in = torch.minimum(c_in, c_in2)
+        out = torch.ones(J, dtype=torch.bool, device=dev)
+        out[Wb_] = False
+        out_idx = all_blocks[out]
+        if out_idx.numel():
+            c_out, r_out = _dual_norms(grad_blocks(z, out_idx), Xh, S[:, pat[out_idx]], cap=beta,
+                                       rtol=1e-4, XX=XX)
+        else:
+            c_out = r_out = torch.zeros(0, dtype=dtype, device=dev)
+        cmax = max(float(c_in.max()), float(c_out.max()) if c_out.numel() else 0.0)
+        lb = max(lb, bound(z, cmax))
+        gap = (best[0] - lb) / max(abs(best[0]), 1e-300)
+        viol = r_out > beta * (1 + 1e-3)
+        vp = torch.zeros(P, dtype=dtype, device=dev)  # worst violation per outside pattern
+        vp = vp.scatter_reduce(0, pat[out_idx[viol]], r_out[viol], "amax")
+        history.append((rounds, len(W), info["iterations"], best[0], lb, gap, int(viol.sum()),
+                        time.perf_counter() - t_start))
+        if verbose or progress:
+            print(f"[convex/torch ws] round {rounds}: {len(W)} patterns, {info['iterations']} it, "
+                  f"F {best[0]:.10g} LB {lb:.10g} gap {gap:.2e}, {int(viol.sum())} violating, "
+                  f"{time.perf_counter() - t_start:.1f} s", flush=True)
+        if gap <= tol:
+            status = "optimal"
+            break
+        if info["status"] in ("time_limit", "numerical_error"):
+            status = info["status"]
+            break
+        if time_limit is not None and time.perf_counter() - t_start > time_limit:
+            status = "time_limit"
+            break
+        if bool(viol.any()) and tol_in > tol / 4 and gap > 0.1:
+            pass  # far from the optimum: keep the restricted solves loose
+        elif tol_in > tol / 4:
+            tol_in = tol / 4  # close: solve the restricted program to the final accuracy
+        if bool(viol.any()):
+            cand = torch.nonzero(vp > 0).flatten()
+            cand = cand[torch.argsort(vp[cand], descending=True)[:ws_add]]
+            W = torch.cat([W, cand])
+        elif info["gap"] <= tol_in:  # no violator, yet not certified: solve more accurately
+            tol_in /= 10
+            if tol_in < 1e-12:
+                break
+        elif info["status"] != "optimal":  # the restricted solve stopped short (max_iter)
+            status = info["status"]
+            break
+    ub, w, Wb = best
+    full = torch.zeros(d, J, dtype=dtype, device=dev)
+    if w is not None:
+        full[:, Wb] = w
+    return full[:, :P].T.contiguous(), full[:, P:].T.contiguous(), {
+        "status": status, "solver": "torch", "iterations": total_it, "upper_bound": ub,
+        "lower_bound": lb, "gap": (ub - lb) / max(abs(ub), 1e-300), "history": history,
+        "linear_solver": "working_set", "rounds": rounds,
+        "working_set": len(Wb) // 2 if w is not None else 0,
+        "r_pri": 0.0, "r_dual": float("nan")}
