@@ -799,7 +799,7 @@ def _cg(matvec, b, x0, tol: float = 1e-10, max_iter: int = 500):
 
 
 # ----------------------------------------------------------------- working-set interior point
-def _dual_norms(Q, Xh, S, cap=None, max_iter=40, rtol=1e-6, XX=None):
+def _dual_norms(Q, Xh, S, cap=None, max_iter=40, rtol=1e-6, XX=None, deadline=None):
     """Certified dual norms ``c_j = min_{μ ≥ 0} ‖Q_j − X̂ᵀ(S_j ⊙ μ)‖`` of blocks ``j`` (columns
     of ``Q [d, J]`` and of the signs ``S [n, J]``), all at once.
 
@@ -847,7 +847,7 @@ def _dual_norms(Q, Xh, S, cap=None, max_iter=40, rtol=1e-6, XX=None):
                 & (rp.norm(dim=0) <= rtol * qn))
         if cap is not None:
             done = done | (cval <= cap)
-        if bool(done.all()):
+        if bool(done.all()) or (deadline is not None and time.perf_counter() > deadline):
             break
         if bool(done.any()):
             keep = ~done
@@ -926,8 +926,10 @@ def _ipm_working_set(X, y, D, beta, tol, max_iter, verbose, time_limit, t_start,
         tau = min(max(-gy / gg, 0.0), tmax) if gg > 0 else 0.0
         return float(loss_conjugate_lower_bound(tau * z, y, "squared"))
 
+    deadline = None if time_limit is None else t_start + time_limit
     all_blocks = torch.arange(J, device=dev)
-    c0, r0 = _dual_norms(grad_blocks(-y, all_blocks), Xh, S[:, pat], cap=beta, rtol=1e-3, XX=XX)
+    c0, r0 = _dual_norms(grad_blocks(-y, all_blocks), Xh, S[:, pat], cap=beta, rtol=1e-3, XX=XX,
+                         deadline=deadline)
     history = []
     zero_val = float(0.5 * (y * y).sum())
     if float(c0.max()) <= beta:  # the zero network is optimal (β ≥ β_max)
@@ -979,14 +981,14 @@ def _ipm_working_set(X, y, D, beta, tol, max_iter, verbose, time_limit, t_start,
         Q_in = grad_blocks(z, Wb_)
         S_in = S[:, pat[Wb_]]
         c_in = (Q_in - Xh.T @ (S_in * lam)).norm(dim=0)
-        c_in2, _ = _dual_norms(Q_in, Xh, S_in, cap=beta, rtol=1e-4, XX=XX)
+        c_in2, _ = _dual_norms(Q_in, Xh, S_in, cap=beta, rtol=1e-4, XX=XX, deadline=deadline)
         c_in = torch.minimum(c_in, c_in2)
         out = torch.ones(J, dtype=torch.bool, device=dev)
         out[Wb_] = False
         out_idx = all_blocks[out]
         if out_idx.numel():
             c_out, r_out = _dual_norms(grad_blocks(z, out_idx), Xh, S[:, pat[out_idx]], cap=beta,
-                                       rtol=1e-4, XX=XX)
+                                       rtol=1e-4, XX=XX, deadline=deadline)
         else:
             c_out = r_out = torch.zeros(0, dtype=dtype, device=dev)
         cmax = max(float(c_in.max()), float(c_out.max()) if c_out.numel() else 0.0)
