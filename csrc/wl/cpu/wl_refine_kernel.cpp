@@ -207,8 +207,9 @@ bool build_halves(const int64_t* d, const int64_t* s, const int64_t* cd, int64_t
     build_as_given(d, s, cd, A, N, g);
     return true;
   }
-  // aptr[k] = first arc of graph >= k, from one parallel scan of the arcs (which also checks that
-  // every arc lies inside one graph, so the ranges are valid).
+  // aptr[k] = first arc of graph >= k, from one parallel scan of dst (the arcs must be grouped by
+  // the graph of their dst). The sources need no scan: once a graph's arcs pass the L ++ reverse(L)
+  // test below, each source is the dst of the mirrored arc, so it lies in the same graph.
   std::vector<int64_t> aptr(static_cast<size_t>(B + 1), -1);
   auto graph_of = [&](int64_t v) {  // v in [0, N)
     return static_cast<int64_t>(std::upper_bound(gptr, gptr + B + 1, v) - gptr) - 1;
@@ -233,7 +234,7 @@ bool build_halves(const int64_t* d, const int64_t* s, const int64_t* cd, int64_t
           break;
         }
         if (gcur < 0 || v >= gptr[gcur + 1] || v < gptr[gcur]) gcur = graph_of(v);
-        if (gcur < prev || s[a] < gptr[gcur] || s[a] >= gptr[gcur + 1]) {
+        if (gcur < prev) {
           ok[t] = 0;
           break;
         }
