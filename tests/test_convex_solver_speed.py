@@ -7,19 +7,12 @@ import warnings
 
 import pytest
 import torch
+from _convex_data import planted as _planted
 
 import udl.convex as cx
 from udl.convex.solvers import _interior_points, convex_objective, solve_torch
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def _planted(n, d, seed):
-    g = torch.Generator().manual_seed(seed)
-    X = torch.randn(n, d, dtype=torch.float64, generator=g)
-    W = torch.randn(d, 3, dtype=torch.float64, generator=g)
-    y = torch.relu(X @ W).sum(1) - torch.relu(-X @ W[:, :1]).sum(1)
-    return X, y + 0.1 * torch.randn(n, dtype=torch.float64, generator=g)
 
 
 CASES = [(40, 4, 30, 0.5, 0), (120, 6, 60, 1.0, 1), (60, 10, 8, 0.2, 2), (200, 3, 40, 5.0, 3)]

@@ -7,19 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from _convex_data import planted as _planted
 
 import udl.convex as cx
 from udl.convex.solvers import _dual_norms, auto_method, convex_objective, solve_torch
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def _planted(n, d, seed):
-    g = torch.Generator().manual_seed(seed)
-    X = torch.randn(n, d, dtype=torch.float64, generator=g)
-    W = torch.randn(d, 3, dtype=torch.float64, generator=g)
-    y = torch.relu(X @ W).sum(1) - torch.relu(-X @ W[:, :1]).sum(1)
-    return X, y + 0.1 * torch.randn(n, dtype=torch.float64, generator=g)
 
 
 def _check_feasible(U, V, D, X):
