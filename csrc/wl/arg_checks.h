@@ -13,18 +13,21 @@
 namespace udl {
 namespace wl {
 
+// A 1-D int64 tensor argument (a macro: the checks paste the name literal into their messages).
+#define UDL_CHECK_LONG_VECTOR(t, name) \
+  do {                                 \
+    UDL_CHECK_DIM(t, name, 1);         \
+    UDL_CHECK_DTYPE(t, name, at::kLong); \
+  } while (0)
+
 // udl::wl_refine (colour refinement over arcs dst <- src with arc codes).
 inline void check_refine_args(const at::Tensor& dst, const at::Tensor& src, const at::Tensor& code,
                               const at::Tensor& colors, int64_t num_codes, int64_t arc_mode,
                               const c10::optional<at::Tensor>& graph_ptr) {
-  UDL_CHECK_DIM(dst, "dst", 1);
-  UDL_CHECK_DIM(src, "src", 1);
-  UDL_CHECK_DIM(code, "code", 1);
-  UDL_CHECK_DIM(colors, "colors", 1);
-  UDL_CHECK_DTYPE(dst, "dst", at::kLong);
-  UDL_CHECK_DTYPE(src, "src", at::kLong);
-  UDL_CHECK_DTYPE(code, "code", at::kLong);
-  UDL_CHECK_DTYPE(colors, "colors", at::kLong);
+  UDL_CHECK_LONG_VECTOR(dst, "dst");
+  UDL_CHECK_LONG_VECTOR(src, "src");
+  UDL_CHECK_LONG_VECTOR(code, "code");
+  UDL_CHECK_LONG_VECTOR(colors, "colors");
   UDL_CHECK_SAME_DEVICE(dst, "dst", colors, "colors");
   UDL_CHECK_SAME_DEVICE(src, "src", colors, "colors");
   UDL_CHECK_SAME_DEVICE(code, "code", colors, "colors");
@@ -35,8 +38,7 @@ inline void check_refine_args(const at::Tensor& dst, const at::Tensor& src, cons
   TORCH_CHECK(arc_mode >= 0 && arc_mode <= 2,
               "arc_mode must be 0 (as given), 1 (add reverse arcs) or 2 (auto), got ", arc_mode);
   if (graph_ptr.has_value()) {
-    UDL_CHECK_DIM(*graph_ptr, "graph_ptr", 1);
-    UDL_CHECK_DTYPE(*graph_ptr, "graph_ptr", at::kLong);
+    UDL_CHECK_LONG_VECTOR(*graph_ptr, "graph_ptr");
     UDL_CHECK_SAME_DEVICE(*graph_ptr, "graph_ptr", colors, "colors");
     TORCH_CHECK(graph_ptr->numel() >= 1, "graph_ptr must have B + 1 >= 1 entries, got ",
                 graph_ptr->numel());
@@ -46,12 +48,9 @@ inline void check_refine_args(const at::Tensor& dst, const at::Tensor& src, cons
 // udl::wl_refine_tuples (k-FWL / k-OWL / 1-FWL over the tuples of a batch of graphs).
 inline void check_refine_tuples_args(const at::Tensor& colors, const at::Tensor& num_nodes,
                                      const at::Tensor& pair_code, int64_t k, int64_t mode) {
-  UDL_CHECK_DIM(colors, "colors", 1);
-  UDL_CHECK_DIM(num_nodes, "num_nodes", 1);
-  UDL_CHECK_DIM(pair_code, "pair_code", 1);
-  UDL_CHECK_DTYPE(colors, "colors", at::kLong);
-  UDL_CHECK_DTYPE(num_nodes, "num_nodes", at::kLong);
-  UDL_CHECK_DTYPE(pair_code, "pair_code", at::kLong);
+  UDL_CHECK_LONG_VECTOR(colors, "colors");
+  UDL_CHECK_LONG_VECTOR(num_nodes, "num_nodes");
+  UDL_CHECK_LONG_VECTOR(pair_code, "pair_code");
   UDL_CHECK_SAME_DEVICE(pair_code, "pair_code", colors, "colors");
   TORCH_CHECK(mode >= 0 && mode <= 2, "mode must be 0 (k-FWL), 1 (k-OWL) or 2 (1-FWL), got ", mode);
   TORCH_CHECK((mode == 2 && k == 1) || (mode != 2 && (k == 2 || k == 3)),
@@ -61,12 +60,9 @@ inline void check_refine_tuples_args(const at::Tensor& colors, const at::Tensor&
 // udl::wl_pair_equivalent (2-FWL equivalence of graph pairs).
 inline void check_pair_equivalent_args(const at::Tensor& node_colors, const at::Tensor& pair_type,
                                        const at::Tensor& num_nodes, int64_t hash_bits) {
-  UDL_CHECK_DIM(node_colors, "node_colors", 1);
-  UDL_CHECK_DIM(pair_type, "pair_type", 1);
-  UDL_CHECK_DIM(num_nodes, "num_nodes", 1);
-  UDL_CHECK_DTYPE(node_colors, "node_colors", at::kLong);
-  UDL_CHECK_DTYPE(pair_type, "pair_type", at::kLong);
-  UDL_CHECK_DTYPE(num_nodes, "num_nodes", at::kLong);
+  UDL_CHECK_LONG_VECTOR(node_colors, "node_colors");
+  UDL_CHECK_LONG_VECTOR(pair_type, "pair_type");
+  UDL_CHECK_LONG_VECTOR(num_nodes, "num_nodes");
   UDL_CHECK_SAME_DEVICE(node_colors, "node_colors", pair_type, "pair_type");
   TORCH_CHECK(hash_bits >= 0 && hash_bits <= 26, "hash_bits must lie in [0, 26] (0: automatic), got ",
               hash_bits);

@@ -28,6 +28,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -100,17 +101,19 @@ std::vector<int64_t> counting_sort(int64_t n, int64_t K, const Key& key, const P
   return ptr;
 }
 
-template <typename T>
-inline void small_sort(T* a, int64_t n) {
-  if (n <= 24) {
+// Insertion sort for short runs, std::sort otherwise; with a total order the result does not
+// depend on the input order beyond ties.
+template <typename T, typename Less = std::less<T>>
+void small_sort(T* a, int64_t n, const Less& less = Less()) {
+  if (n <= 32) {
     for (int64_t i = 1; i < n; ++i) {
       const T x = a[i];
       int64_t j = i;
-      for (; j > 0 && x < a[j - 1]; --j) a[j] = a[j - 1];
+      for (; j > 0 && less(x, a[j - 1]); --j) a[j] = a[j - 1];
       a[j] = x;
     }
   } else {
-    std::sort(a, a + n);
+    std::sort(a, a + n, less);
   }
 }
 
@@ -485,22 +488,6 @@ void radix_sort(KeyRec<Key>* a, KeyRec<Key>* tmp, int64_t n, Key varying) {
   if (src != a) std::copy(src, src + n, a);
 }
 
-// Insertion sort for short runs, std::sort with the node as the last key otherwise (a total
-// order, so the result is deterministic).
-template <typename T, typename Less>
-void sort_small(T* a, int64_t n, const Less& less) {
-  if (n <= 48) {
-    for (int64_t i = 1; i < n; ++i) {
-      const T x = a[i];
-      int64_t j = i;
-      for (; j > 0 && less(x, a[j - 1]); --j) a[j] = a[j - 1];
-      a[j] = x;
-    }
-  } else {
-    std::sort(a, a + n, less);
-  }
-}
-
 // Sorts class segment [b0, b1) of order by (degree, items) and flags the first node of every
 // distinct signature.
 template <typename Key, typename Item>
@@ -535,7 +522,7 @@ void split_class(RoundState& st, int64_t b0, int64_t b1, const int64_t* ptr, con
     if (s > 48 && 2 * digits <= bit_width(static_cast<uint64_t>(s)) + 4)
       radix_sort(rc, kb.tmp.data() + b0, s, varying);
     else
-      sort_small(rc, s, by_key);
+      small_sort(rc, s, by_key);
   }
   flag[b0] = 1;
   for (int64_t i = 1; i < s; ++i) flag[b0 + i] = rc[i].key != rc[i - 1].key ? 1 : 0;
@@ -553,7 +540,7 @@ void split_class(RoundState& st, int64_t b0, int64_t b1, const int64_t* ptr, con
           if (a[q] != b[q]) return a[q] < b[q] ? -1 : 1;
         return 0;
       };
-      sort_small(rc + i, j - i, [&](const KeyRec<Key>& x, const KeyRec<Key>& y) {
+      small_sort(rc + i, j - i, [&](const KeyRec<Key>& x, const KeyRec<Key>& y) {
         const int r = rest_cmp(x, y);
         return r < 0 || (r == 0 && x.v < y.v);
       });

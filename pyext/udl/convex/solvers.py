@@ -1012,10 +1012,10 @@ def _ipm_working_set(X, y, D, beta, tol, max_iter, verbose, time_limit, t_start,
         if time_limit is not None and time.perf_counter() - t_start > time_limit:
             status = "time_limit"
             break
-        if bool(viol.any()) and tol_in > tol / 4 and gap > 0.1:
-            pass  # far from the optimum: keep the restricted solves loose
-        elif tol_in > tol / 4:
-            tol_in = tol / 4  # close: solve the restricted program to the final accuracy
+        # Restricted solves stay loose while patterns are still being added far from the optimum;
+        # close to it (or with nothing to add) they are solved to the final accuracy.
+        if tol_in > tol / 4 and not (bool(viol.any()) and gap > 0.1):
+            tol_in = tol / 4
         if bool(viol.any()):
             cand = torch.nonzero(vp > 0).flatten()
             cand = cand[torch.argsort(vp[cand], descending=True)[:ws_add]]
