@@ -324,3 +324,55 @@ def test_mirrored_layouts_still_check_ranges():
     with pytest.raises(RuntimeError, match="code must lie in"):
         wl_refine(torch.tensor([0, 1]), torch.tensor([1, 0]), torch.tensor([0, 5]),
                   torch.zeros(2, dtype=torch.long), 2, 2, -1, False)
+
+
+@pytest.mark.parametrize("num_colors", [7, 2**31 - 2, 2**31])
+def test_histogram_of_short_segments_matches_unique(num_colors):
+    # Segments of 1..70 elements (the branch-free path up to 64, the sorting path above) with
+    # repeated and distinct values at both ends of the value range (>= 2^31 - 1: sorting path).
+    g = torch.Generator().manual_seed(3)
+    sizes = torch.randint(1, 71, (300,), generator=g)
+    ptr = torch.zeros(len(sizes) + 1, dtype=torch.long)
+    ptr[1:] = torch.cumsum(sizes, 0)
+    N = int(ptr[-1])
+    low = torch.randint(0, min(num_colors, 5), (N,), generator=g)
+    high = num_colors - 1 - torch.randint(0, min(num_colors, 5), (N,), generator=g)
+    spread = torch.randint(0, num_colors, (N,), generator=g)
+    pick = torch.randint(0, 3, (N,), generator=g)
+    colors = torch.where(pick == 0, low, torch.where(pick == 1, high, spread))
+    idx, cnt = wl_histogram(colors, ptr, num_colors)
+    graph = torch.repeat_interleave(torch.arange(len(sizes)), sizes)
+    uniq, ref_cnt = torch.unique(graph * num_colors + colors, sorted=True, return_counts=True)
+    assert torch.equal(idx, torch.stack([uniq // num_colors, uniq % num_colors]))
+    assert torch.equal(cnt, ref_cnt)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_many_graph_batch_fixed_rounds_match_reference(threads):
+    # Hundreds of graphs (several chunks of graphs per thread, their arc blocks found by search),
+    # fixed round counts (the last round writes only the colours) against the reference; then the
+    # same arcs with two graphs' blocks interleaved, which must leave the fast path, not the answer.
+    from torch_geometric.data import Batch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        batch = Batch.from_data_list(_pyg_graphs(400, 8, empty_at=(3, 200, 399)))
+        ei, ptr = batch.edge_index, batch.ptr
+        N = int(ptr[-1])
+        ref = _torch_cr(ei[1].contiguous(), ei[0].contiguous(), torch.empty(0, dtype=torch.long),
+                        torch.zeros(N, dtype=torch.long), 1)
+        for r in range(1, len(ref) + 1):
+            res = wl.refine_batch(batch, rounds=r)
+            assert res.colors.tolist() == ref[min(r, len(ref) - 1)].tolist()
+        k = 100  # swap the last arc of graph k with the first arc of graph k + 1
+        end = int(((ei[1] >= ptr[k]) & (ei[1] < ptr[k + 1])).nonzero().max())
+        mixed = batch.clone()
+        perm = torch.arange(ei.shape[1])
+        perm[end], perm[end + 1] = end + 1, end
+        mixed.edge_index = ei[:, perm]
+        assert int(mixed.edge_index[1, end]) >= int(ptr[k + 1])  # blocks no longer grouped
+        res = wl.refine_batch(mixed, return_history=True)
+        assert [h.tolist() for h in res.history] == [h.tolist() for h in ref]
+    finally:
+        torch.set_num_threads(old)

@@ -2,7 +2,8 @@
 //
 // Neighbour lists. A graph (or every graph of a batch whose arcs are grouped graph by graph) listed
 // as L ++ reverse(L) is symmetric by construction and is built with one counting pass (per graph
-// for a batch: each graph's rows fill exactly its arc range). Otherwise arc_mode 2 (auto) buckets
+// for a batch: each graph's rows fill exactly its arc range; before a degree round, each row is
+// then listed by ascending neighbour degree). Otherwise arc_mode 2 (auto) buckets
 // the arcs with parallel stable counting sorts by (dst, src) and by (src, dst), so every node's
 // in-row and out-row come out sorted and a graph is symmetric exactly when all its nodes' in-rows
 // equal their out-rows (decided per graph when graph_ptr is given).
@@ -190,6 +191,32 @@ Adjacency build_undirected(const int64_t* d, const int64_t* s, const int64_t* cd
   return g;
 }
 
+// Reorders the rows of one symmetric graph (nodes n0..n0+n-1, rows filling arcs a0..a1) so that each
+// row lists its neighbours by ascending degree: refilling the rows from the sources taken in degree
+// order (by symmetry, u is in row w as often as w is in row u). After the degree round the colours
+// are ranks of the degree, so the first gathered rows are already sorted; the sort this saves would
+// otherwise run on unpredictable branches.
+void order_rows_by_degree(Adjacency& g, int64_t n0, int64_t n, int64_t a0, int64_t a1,
+                          std::vector<int64_t>& rows, std::vector<int64_t>& by_deg,
+                          std::vector<int64_t>& fill) {
+  const int64_t* ptr = g.ptr.data();
+  int64_t* nbr = g.nbr.data();
+  rows.assign(nbr + a0, nbr + a1);
+  const int64_t end = n0 + n;
+  auto deg = [&](int64_t v) { return (v + 1 < end ? ptr[v + 1] : a1) - ptr[v]; };
+  int64_t maxdeg = 0;  // counting sort of the nodes by degree
+  for (int64_t v = n0; v < end; ++v) maxdeg = std::max(maxdeg, deg(v));
+  fill.assign(static_cast<size_t>(maxdeg + 2), 0);
+  for (int64_t v = n0; v < end; ++v) ++fill[deg(v) + 1];
+  for (int64_t k = 0; k <= maxdeg; ++k) fill[k + 1] += fill[k];
+  by_deg.resize(static_cast<size_t>(n));
+  for (int64_t v = n0; v < end; ++v) by_deg[fill[deg(v)]++] = v;
+  fill.resize(static_cast<size_t>(n));
+  for (int64_t v = n0; v < end; ++v) fill[v - n0] = ptr[v];
+  for (const int64_t u : by_deg)
+    for (int64_t q = ptr[u] - a0, qe = q + deg(u); q < qe; ++q) nbr[fill[rows[q] - n0]++] = u;
+}
+
 // One graph, or a batch whose arcs are grouped graph by graph (graph order, as a PyG Batch stores
 // them), with each graph's arcs in the layout L ++ reverse(L) (per graph cat([e, e.flip(0)]), codes equal): every
 // graph is symmetric by construction, so its arcs are taken as given. Builds the neighbour lists
@@ -198,7 +225,7 @@ Adjacency build_undirected(const int64_t* d, const int64_t* s, const int64_t* cd
 // layout, which then goes through the general per-graph symmetry test. Arcs joining two graphs
 // are reported (they can only make this test fail).
 bool build_halves(const int64_t* d, const int64_t* s, const int64_t* cd, int64_t A, int64_t N,
-                  const int64_t* gptr, int64_t B, Adjacency& g) {
+                  const int64_t* gptr, int64_t B, bool by_degree, Adjacency& g) {
   if (A == 0 || B == 0) return false;
   if (B == 1) {  // one graph: one parallel check (ranges included), then one counting pass
     const int64_t h = A / 2;
@@ -210,59 +237,55 @@ bool build_halves(const int64_t* d, const int64_t* s, const int64_t* cd, int64_t
     build_as_given(d, s, cd, A, N, g);
     return true;
   }
-  // aptr[k] = first arc of graph >= k, from one parallel scan of dst (the arcs must be grouped by
-  // the graph of their dst). The sources need no scan: once a graph's arcs pass the L ++ reverse(L)
-  // test below, each source is the dst of the mirrored arc, so it lies in the same graph.
-  std::vector<int64_t> aptr(static_cast<size_t>(B + 1), -1);
-  auto graph_of = [&](int64_t v) {  // v in [0, N)
-    return static_cast<int64_t>(std::upper_bound(gptr, gptr + B + 1, v) - gptr) - 1;
-  };
-  const int64_t chunks = chunk_count(A, 1 << 15);
-  std::vector<uint8_t> ok(static_cast<size_t>(chunks), 1);
-  at::parallel_for(0, chunks, 1, [&](int64_t b, int64_t e) {
-    for (int64_t t = b; t < e; ++t) {
-      const int64_t lo = A * t / chunks, hi = A * (t + 1) / chunks;
-      int64_t prev = -1, gcur = -1;
-      if (lo > 0) {
-        if (d[lo - 1] < 0 || d[lo - 1] >= N) {
-          ok[t] = 0;
-          continue;
-        }
-        prev = graph_of(d[lo - 1]);
-      }
-      for (int64_t a = lo; a < hi; ++a) {
-        const int64_t v = d[a];
-        if (v < 0 || v >= N) {
-          ok[t] = 0;
-          break;
-        }
-        if (gcur < 0 || v >= gptr[gcur + 1] || v < gptr[gcur]) gcur = graph_of(v);
-        if (gcur < prev) {
-          ok[t] = 0;
-          break;
-        }
-        for (int64_t k = prev + 1; k <= gcur; ++k) aptr[k] = a;  // graphs starting here
-        prev = gcur;
-      }
+  // Graph k's arcs are taken to be [first(k), first(k+1)) with first(k) = the first arc whose dst
+  // is >= gptr[k], found by binary search at the start of every chunk of graphs and by galloping
+  // from the previous boundary inside it (a few cache-resident probes per graph instead of a scan of
+  // dst). Those searches assume the arcs are grouped by graph; every block is then checked (all
+  // its dst in the graph's node range, the L ++ reverse(L) mirror, so its src too), which holds
+  // for all blocks exactly when the assumption does.
+  auto bisect = [&](int64_t lo, int64_t hi, int64_t t) {  // first a in [lo, hi) with d[a] >= t
+    while (lo < hi) {
+      const int64_t mid = lo + (hi - lo) / 2;
+      if (d[mid] < t)
+        lo = mid + 1;
+      else
+        hi = mid;
     }
-  });
-  if (std::find(ok.begin(), ok.end(), uint8_t(0)) != ok.end()) return false;
-  aptr[B] = A;
-  for (int64_t k = B - 1; k >= 0; --k)
-    if (aptr[k] < 0) aptr[k] = aptr[k + 1];  // trailing graphs without arcs
-  // Per graph (cache-resident): the L ++ reverse(L) test, then its rows.
+    return lo;
+  };
+  auto gallop = [&](int64_t lo, int64_t hi, int64_t t) {  // the same, probing lo, lo+1, lo+3, ...
+    for (int64_t step = 1;; step *= 2) {
+      const int64_t probe = lo + step - 1;
+      if (probe >= hi) break;
+      if (d[probe] >= t) {
+        hi = probe;
+        break;
+      }
+      lo = probe + 1;
+    }
+    return bisect(lo, hi, t);
+  };
+  auto first_arc = [&](int64_t k) { return k == 0 ? 0 : k == B ? A : bisect(0, A, gptr[k]); };
+  // Per graph (cache-resident): the block and L ++ reverse(L) tests, then its rows.
   g.ptr.resize(static_cast<size_t>(N + 1));
   g.nbr.resize(static_cast<size_t>(A));
   g.code.resize(static_cast<size_t>(cd ? A : 0));
   std::atomic<bool> halves{true};
   at::parallel_for(0, B, 64, [&](int64_t b, int64_t e) {
-    std::vector<int64_t> cur;
+    std::vector<int64_t> cur, rows, by_deg;
+    const int64_t last = first_arc(e);
+    int64_t a1 = first_arc(b);
     for (int64_t k = b; k < e && halves.load(std::memory_order_relaxed); ++k) {
-      const int64_t n0 = gptr[k], n = gptr[k + 1] - n0, a0 = aptr[k], a1 = aptr[k + 1];
+      const int64_t n0 = gptr[k], n = gptr[k + 1] - n0, a0 = a1;
+      a1 = k + 1 == e ? last : gallop(a0, last, gptr[k + 1]);
+      auto in_block = [n0, n](int64_t v) {  // n0 <= v < n0 + n
+        return static_cast<uint64_t>(v) - static_cast<uint64_t>(n0) < static_cast<uint64_t>(n);
+      };
       const int64_t h = (a1 - a0) / 2;
-      bool same = (a1 - a0) % 2 == 0;
+      bool same = a1 >= a0 && (a1 - a0) % 2 == 0;
       for (int64_t i = a0; same && i < a0 + h; ++i)
-        same = d[i + h] == s[i] && s[i + h] == d[i] && (!cd || cd[i + h] == cd[i]);
+        same = in_block(d[i]) && in_block(d[i + h]) &&
+               d[i + h] == s[i] && s[i + h] == d[i] && (!cd || cd[i + h] == cd[i]);
       if (!same) {
         halves.store(false, std::memory_order_relaxed);
         break;
@@ -277,6 +300,7 @@ bool build_halves(const int64_t* d, const int64_t* s, const int64_t* cd, int64_t
         g.nbr[pos] = s[a];
         if (cd) g.code[pos] = cd[a];
       }
+      if (by_degree) order_rows_by_degree(g, n0, n, a0, a1, rows, by_deg, cur);
     }
   });
   if (!halves.load()) return false;
@@ -426,7 +450,7 @@ struct RoundState {
   std::vector<int64_t> seg;    // [C + 1] class starts in order
   std::vector<uint8_t> act;    // [N] 1 when the node's class has >= 2 members
   std::vector<uint8_t> flag;   // [N + 1] 1 at the first position of every new class
-  std::vector<int64_t> deg_count;  // [maxdeg + 2] nodes of degree > k, for the key width
+  std::vector<int64_t> deg_count;  // [maxdeg + 2] nodes of degree >= k, for the key width
   KeyBuffers<uint64_t> k64;
   KeyBuffers<u128> k128;
   std::vector<uint32_t> items32;
@@ -472,17 +496,30 @@ inline int digit(Key k, int sh) {
   return static_cast<int>((k >> sh) & 0xff);
 }
 
-// Stable LSD radix sort of a[0..n) by key over the 8-bit digits in which the keys differ.
+// Stable LSD radix sort of a[0..n) by key over the 8-bit digits in which the keys differ; the
+// counts of all those digits come from one pass over the records.
 template <typename Key>
 void radix_sort(KeyRec<Key>* a, KeyRec<Key>* tmp, int64_t n, Key varying) {
+  constexpr int kDigits = static_cast<int>(sizeof(Key));
+  int shifts[kDigits];
+  int m = 0;
+  for (int sh = 0; sh < 8 * kDigits; sh += 8)
+    if (digit(varying, sh) != 0) shifts[m++] = sh;
+  int64_t cnt[kDigits][256] = {};
+  for (int64_t i = 0; i < n; ++i)
+    for (int q = 0; q < m; ++q) ++cnt[q][digit(a[i].key, shifts[q])];
   KeyRec<Key>* src = a;
   KeyRec<Key>* dst = tmp;
-  for (int sh = 0; sh < static_cast<int>(8 * sizeof(Key)); sh += 8) {
-    if (digit(varying, sh) == 0) continue;
-    int64_t cnt[257] = {0};
-    for (int64_t i = 0; i < n; ++i) ++cnt[digit(src[i].key, sh) + 1];
-    for (int d = 0; d < 256; ++d) cnt[d + 1] += cnt[d];
-    for (int64_t i = 0; i < n; ++i) dst[cnt[digit(src[i].key, sh)]++] = src[i];
+  for (int q = 0; q < m; ++q) {
+    int64_t* c = cnt[q];
+    int64_t run = 0;
+    for (int d = 0; d < 256; ++d) {
+      const int64_t here = c[d];
+      c[d] = run;
+      run += here;
+    }
+    const int sh = shifts[q];
+    for (int64_t i = 0; i < n; ++i) dst[c[digit(src[i].key, sh)]++] = src[i];
     std::swap(src, dst);
   }
   if (src != a) std::copy(src, src + n, a);
@@ -644,7 +681,7 @@ void split_classes(RoundState& st, int64_t N, const int64_t* ptr, const Item* it
 template <typename Item>
 int64_t partition_round(Adjacency& g, const int64_t* c, int64_t N, int64_t bound, int64_t C,
                         int64_t num_codes, std::vector<Item>& item_buf, RoundState& st,
-                        int64_t* next) {
+                        bool last, int64_t* next) {
   const int64_t* ptr = g.ptr.data();
   const uint64_t ub = static_cast<uint64_t>(bound);
   const uint64_t K = g.code.empty() ? 1 : static_cast<uint64_t>(num_codes);
@@ -682,10 +719,22 @@ int64_t partition_round(Adjacency& g, const int64_t* c, int64_t N, int64_t bound
   for (int64_t t = 0; t < chunks; ++t) base[t + 1] += base[t];
   const int64_t D = base[chunks];
   if (D == C) return D;
+  const int64_t* order = st.order.data();
+  if (last) {  // only the colours: no further round needs the classes
+    at::parallel_for(0, chunks, 1, [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) {
+        int64_t id = base[t] - 1;
+        for (int64_t i = N * t / chunks, hi = N * (t + 1) / chunks; i < hi; ++i) {
+          id += flag[i];
+          next[order[i]] = id;
+        }
+      }
+    });
+    return D;
+  }
   st.seg.resize(D + 1);
   int64_t* seg = st.seg.data();
   seg[D] = N;
-  const int64_t* order = st.order.data();
   uint8_t* act = st.act.data();
   at::parallel_for(0, chunks, 1, [&](int64_t b, int64_t e) {
     for (int64_t t = b; t < e; ++t) {
@@ -730,11 +779,8 @@ void return_workspace(std::unique_ptr<Workspace> ws) {
   if (!cached_workspace) cached_workspace = std::move(ws);
 }
 
-// A round from a uniform colouring (C == 1) without arc codes: every item is the one colour, so the
-// signature is (colour, degree) and the new colour is the rank of the degree among the distinct
-// degrees (the same ids as refine_round, in O(N) without gathering any item).
-int64_t degree_round(const Adjacency& g, int64_t N, int64_t* next) {
-  const int64_t* ptr = g.ptr.data();
+// Number of nodes of every degree 0..maxdeg (parallel: one histogram per chunk, then summed).
+std::vector<int64_t> degree_histogram(const int64_t* ptr, int64_t N) {
   const int64_t maxdeg = at::parallel_reduce(
       0, N, 1 << 14, int64_t(0),
       [&](int64_t b, int64_t e, int64_t acc) {
@@ -742,13 +788,31 @@ int64_t degree_round(const Adjacency& g, int64_t N, int64_t* next) {
         return acc;
       },
       [](int64_t x, int64_t y) { return std::max(x, y); });
-  std::vector<int64_t> rank(static_cast<size_t>(maxdeg + 1), 0);
-  for (int64_t v = 0; v < N; ++v) rank[ptr[v + 1] - ptr[v]] = 1;
+  const int64_t chunks = chunk_count(N, 1 << 15);
+  std::vector<std::vector<int64_t>> part(static_cast<size_t>(chunks));
+  at::parallel_for(0, chunks, 1, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) {
+      part[t].assign(static_cast<size_t>(maxdeg + 1), 0);
+      for (int64_t v = N * t / chunks, hi = N * (t + 1) / chunks; v < hi; ++v)
+        ++part[t][ptr[v + 1] - ptr[v]];
+    }
+  });
+  for (int64_t t = 1; t < chunks; ++t)
+    for (int64_t k = 0; k <= maxdeg; ++k) part[0][k] += part[t][k];
+  return std::move(part[0]);
+}
+
+// A round from a uniform colouring (C == 1) without arc codes: every item is the one colour, so the
+// signature is (colour, degree) and the new colour is the rank of the degree among the distinct
+// degrees (the same ids as refine_round, in O(N) without gathering any item).
+int64_t degree_round(const Adjacency& g, const std::vector<int64_t>& deg_hist, int64_t N,
+                     int64_t* next) {
+  const int64_t* ptr = g.ptr.data();
+  std::vector<int64_t> rank(deg_hist.size());
   int64_t D = 0;
-  for (int64_t k = 0; k <= maxdeg; ++k) {
-    const int64_t seen = rank[k];
+  for (size_t k = 0; k < deg_hist.size(); ++k) {
     rank[k] = D;
-    D += seen;
+    D += deg_hist[k] > 0 ? 1 : 0;
   }
   if (D > 1)
     at::parallel_for(0, N, 1 << 14, [&](int64_t b, int64_t e) {
@@ -812,8 +876,12 @@ std::tuple<at::Tensor, at::Tensor> wl_refine_cpu(const at::Tensor& dst_, const a
 
   std::unique_ptr<Workspace> ws = take_workspace();
   Adjacency& g = ws->g;
+  const bool uniform = first_bad(N, [&](int64_t i) { return c0[i] != c0[0]; }) < 0;
+  int64_t C = uniform ? 1 : wl::count_distinct(c0, N, N);
   // The L ++ reverse(L) layouts check the arc ranges themselves; everything else is checked here.
-  if (arc_mode != 2 || !build_halves(d, s, cd, A, N, gptr, B, g)) {
+  // From a uniform colouring without codes, the first round is the degree round.
+  const bool degree_first = C == 1 && !cd && max_rounds != 0;
+  if (arc_mode != 2 || !build_halves(d, s, cd, A, N, gptr, B, degree_first, g)) {
     const int64_t bad_arc =
         first_bad(A, [&](int64_t a) { return d[a] < 0 || d[a] >= N || s[a] < 0 || s[a] >= N; });
     if (bad_arc >= 0) {
@@ -848,25 +916,17 @@ std::tuple<at::Tensor, at::Tensor> wl_refine_cpu(const at::Tensor& dst_, const a
   std::vector<int64_t>& nxt = ws->next;
   cur.assign(c0, c0 + N);
   nxt.resize(N);
-  int64_t C = wl::count_distinct(c0, N, N);
-  int64_t bound = *std::max_element(c0, c0 + N) + 1;
+  int64_t bound = (uniform ? c0[0] : *std::max_element(c0, c0 + N)) + 1;
   if (return_history) history.push_back(colors0.clone());
   counts.push_back(C);
   RoundState& st = ws->st;
+  const std::vector<int64_t> deg_hist = degree_histogram(g.ptr.data(), N);
   {
-    int64_t maxdeg = 0;
-    for (int64_t v = 0; v < N; ++v) maxdeg = std::max(maxdeg, g.ptr[v + 1] - g.ptr[v]);
+    const int64_t maxdeg = static_cast<int64_t>(deg_hist.size()) - 1;
     st.len_bits = std::max(1, bit_width(static_cast<uint64_t>(maxdeg)));
-    // deg_count[k + 1] = number of nodes of degree > k
+    // deg_count[k] = number of nodes of degree >= k (so deg_count[k + 1]: degree > k)
     st.deg_count.assign(static_cast<size_t>(maxdeg + 2), 0);
-    for (int64_t v = 0; v < N; ++v) ++st.deg_count[g.ptr[v + 1] - g.ptr[v]];
-    int64_t above = 0;
-    for (int64_t k = maxdeg; k >= 0; --k) {
-      const int64_t here = st.deg_count[k];
-      st.deg_count[k + 1] = above;
-      above += here;
-    }
-    st.deg_count[0] = above;
+    for (int64_t k = maxdeg; k >= 0; --k) st.deg_count[k] = st.deg_count[k + 1] + deg_hist[k];
   }
   bool ordered = false;  // st holds the classes of cur
   int64_t rounds = 0;
@@ -875,15 +935,16 @@ std::tuple<at::Tensor, at::Tensor> wl_refine_cpu(const at::Tensor& dst_, const a
     const int64_t* c = cur.data();
     int64_t D;
     if (C == 1 && g.code.empty()) {
-      D = degree_round(g, N, nxt.data());
+      D = degree_round(g, deg_hist, N, nxt.data());
       ordered = false;
     } else {
       if (!ordered) init_order(st, c, N, bound);
       ordered = true;
       const bool narrow = K * static_cast<uint64_t>(bound) <= (uint64_t(1) << 32);
-      D = narrow ? partition_round<uint32_t>(g, c, N, bound, C, num_codes, st.items32, st,
+      const bool last = rounds + 1 == max_rounds;
+      D = narrow ? partition_round<uint32_t>(g, c, N, bound, C, num_codes, st.items32, st, last,
                                              nxt.data())
-                 : partition_round<uint64_t>(g, c, N, bound, C, num_codes, st.items64, st,
+                 : partition_round<uint64_t>(g, c, N, bound, C, num_codes, st.items64, st, last,
                                              nxt.data());
     }
     if (D == C) break;  // no class split: stable
@@ -904,6 +965,47 @@ std::tuple<at::Tensor, at::Tensor> wl_refine_cpu(const at::Tensor& dst_, const a
   return_workspace(std::move(ws));
   at::Tensor num_colors = at::tensor(counts, opts);
   return {result, num_colors};
+}
+
+// Distinct values of a short segment a[0..n) (values < 2^31 - 1) in ascending order with their
+// counts, written to val/cnt; returns their number. No sort: each element's position in sorted
+// order and its multiplicity come from all-pairs comparisons over a padded copy, which compile to
+// branch-free vector code (AVX2 where the CPU has it); a sort of a few dozen values is dominated by
+// mispredicted branches.
+constexpr int64_t kSmallHistogram = 64;
+__attribute__((target_clones("avx2", "default"))) int64_t small_histogram(const int64_t* a,
+                                                                            int64_t n, int64_t* val,
+                                                                            int64_t* cnt) {
+  if (n <= 0 || n > kSmallHistogram) return 0;  // (callers pass 0 < n <= kSmallHistogram)
+  alignas(32) int32_t x[kSmallHistogram];
+  int32_t pos[kSmallHistogram], same[kSmallHistogram];
+  uint8_t mark[kSmallHistogram];
+  const int64_t padded = (n + 7) & ~int64_t(7);
+  for (int64_t i = 0; i < n; ++i) x[i] = static_cast<int32_t>(a[i]);
+  for (int64_t i = n; i < padded; ++i) x[i] = std::numeric_limits<int32_t>::max();  // never below
+  for (int64_t i = 0; i < n; ++i) {
+    const int32_t xi = x[i];
+    int32_t below = 0, equal = 0;
+    for (int64_t j = 0; j < padded; ++j) {
+      below += x[j] < xi ? 1 : 0;
+      equal += x[j] == xi ? 1 : 0;
+    }
+    pos[i] = below;
+    same[i] = equal;
+  }
+  for (int64_t i = 0; i < n; ++i) mark[i] = 0;
+  for (int64_t i = 0; i < n; ++i) {  // copies of a value land on the same slot
+    mark[pos[i]] = 1;
+    val[pos[i]] = x[i];
+    cnt[pos[i]] = same[i];
+  }
+  int64_t w = 0;
+  for (int64_t p = 0; p < n; ++p) {  // keep the filled slots
+    val[w] = val[p];
+    cnt[w] = cnt[p];
+    w += mark[p];
+  }
+  return w;
 }
 
 // Colour histogram per graph: the sorted distinct (graph, colour) pairs and their counts.
@@ -929,27 +1031,42 @@ std::tuple<at::Tensor, at::Tensor> wl_histogram_cpu(const at::Tensor& colors_,
   const int64_t bad = first_bad(N, [&](int64_t i) { return c[i] < 0 || c[i] >= num_colors; });
   TORCH_CHECK(bad < 0, "colors must lie in [0, num_colors=", num_colors, "), got ",
               bad >= 0 ? c[bad] : 0, " at element ", bad);
-  // Sort each graph's colours (small graphs: insertion/std::sort; big ones: counting), count runs.
-  std::vector<int64_t> sorted(c, c + N);
+  // Per graph: its distinct colours in ascending order and their counts, at vals/cnts[ptr[g]..],
+  // then packed into the output.
+  std::vector<int64_t> vals(static_cast<size_t>(N)), cnts(static_cast<size_t>(N));
   std::vector<int64_t> nnz(B + 1, 0);
-  auto sort_segment = [&](int64_t g) {
-    int64_t* a = sorted.data() + ptr[g];
-    const int64_t n = ptr[g + 1] - ptr[g];
-    if (n >= 4096 && num_colors <= 8 * n) {
-      std::vector<int64_t> count(num_colors, 0);
-      for (int64_t i = 0; i < n; ++i) ++count[a[i]];
-      int64_t w = 0;
-      for (int64_t k = 0; k < num_colors; ++k)
-        for (int64_t r = 0; r < count[k]; ++r) a[w++] = k;
-    } else {
-      small_sort(a, n);
-    }
-    int64_t runs = 0;
-    for (int64_t i = 0; i < n; ++i) runs += (i == 0 || a[i] != a[i - 1]) ? 1 : 0;
-    nnz[g + 1] = runs;
-  };
+  const bool small_values = num_colors < std::numeric_limits<int32_t>::max();
   at::parallel_for(0, B, 64, [&](int64_t b, int64_t e) {
-    for (int64_t g = b; g < e; ++g) sort_segment(g);
+    std::vector<int64_t> count;
+    for (int64_t g = b; g < e; ++g) {
+      const int64_t* a = c + ptr[g];
+      const int64_t n = ptr[g + 1] - ptr[g];
+      int64_t* val = vals.data() + ptr[g];
+      int64_t* cnt = cnts.data() + ptr[g];
+      if (n <= kSmallHistogram && small_values) {
+        nnz[g + 1] = small_histogram(a, n, val, cnt);
+        continue;
+      }
+      std::copy(a, a + n, val);
+      if (n >= 4096 && num_colors <= 8 * n) {  // counting sort
+        count.assign(static_cast<size_t>(num_colors), 0);
+        for (int64_t i = 0; i < n; ++i) ++count[a[i]];
+        int64_t w = 0;
+        for (int64_t k = 0; k < num_colors; ++k)
+          for (int64_t r = 0; r < count[k]; ++r) val[w++] = k;
+      } else {
+        small_sort(val, n);
+      }
+      int64_t w = -1;
+      for (int64_t i = 0; i < n; ++i) {
+        if (i == 0 || val[i] != val[w]) {
+          val[++w] = val[i];
+          cnt[w] = 0;
+        }
+        ++cnt[w];
+      }
+      nnz[g + 1] = w + 1;
+    }
   });
   for (int64_t g = 0; g < B; ++g) nnz[g + 1] += nnz[g];
   auto lopts = colors.options();
@@ -960,18 +1077,10 @@ std::tuple<at::Tensor, at::Tensor> wl_histogram_cpu(const at::Tensor& colors_,
   int64_t* cn = counts.data_ptr<int64_t>();
   at::parallel_for(0, B, 64, [&](int64_t b, int64_t e) {
     for (int64_t g = b; g < e; ++g) {
-      const int64_t* a = sorted.data() + ptr[g];
-      const int64_t n = ptr[g + 1] - ptr[g];
-      int64_t w = nnz[g] - 1;
-      for (int64_t i = 0; i < n; ++i) {
-        if (i == 0 || a[i] != a[i - 1]) {
-          ++w;
-          gi[w] = g;
-          ci[w] = a[i];
-          cn[w] = 0;
-        }
-        ++cn[w];
-      }
+      const int64_t m = nnz[g + 1] - nnz[g], o = nnz[g];
+      std::fill(gi + o, gi + o + m, g);
+      std::copy(vals.data() + ptr[g], vals.data() + ptr[g] + m, ci + o);
+      std::copy(cnts.data() + ptr[g], cnts.data() + ptr[g] + m, cn + o);
     }
   });
   return {indices, counts};
