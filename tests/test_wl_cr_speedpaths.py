@@ -376,3 +376,17 @@ def test_many_graph_batch_fixed_rounds_match_reference(threads):
         assert [h.tolist() for h in res.history] == [h.tolist() for h in ref]
     finally:
         torch.set_num_threads(old)
+
+
+@pytest.mark.parametrize("bad", [-1, 6, 10**12])
+def test_batch_ids_out_of_range_are_value_errors(bad):
+    # A Batch's ids are checked by the kernel (no separate pass in Python): still a ValueError.
+    from torch_geometric.data import Batch, Data
+
+    e = torch.tensor([[0, 1], [1, 2]])
+    good = Data(edge_index=torch.cat([e, e.flip(0)], 1), num_nodes=3)
+    for directed in (None, True):
+        batch = Batch.from_data_list([good, good])
+        batch.edge_index[0, -1] = bad  # the last arc of graph 1 (nodes 3..5)
+        with pytest.raises(ValueError, match=r"outside \[0, num_nodes=6\)"):
+            wl.refine_batch(batch, directed=directed)

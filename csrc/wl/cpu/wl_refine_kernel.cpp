@@ -191,17 +191,17 @@ Adjacency build_undirected(const int64_t* d, const int64_t* s, const int64_t* cd
   return g;
 }
 
-// Reorders the rows of one symmetric graph (nodes n0..n0+n-1, rows filling arcs a0..a1) so that each
-// row lists its neighbours by ascending degree: refilling the rows from the sources taken in degree
-// order (by symmetry, u is in row w as often as w is in row u). After the degree round the colours
-// are ranks of the degree, so the first gathered rows are already sorted; the sort this saves would
-// otherwise run on unpredictable branches.
+// Writes the rows of one symmetric graph (nodes n0..n0+n-1, row pointers already in g.ptr, rows
+// given in `rows` = its part a0..a1 of g.nbr in any order) to g.nbr with each row listing its
+// neighbours by ascending degree: the rows are refilled from the sources taken in degree order (by
+// symmetry, u is in row w as often as w is in row u). After the degree round the colours are ranks
+// of the degree, so the first gathered rows are already sorted; the sort this saves would otherwise
+// run on unpredictable branches.
 void order_rows_by_degree(Adjacency& g, int64_t n0, int64_t n, int64_t a0, int64_t a1,
-                          std::vector<int64_t>& rows, std::vector<int64_t>& by_deg,
+                          const std::vector<int64_t>& rows, std::vector<int64_t>& by_deg,
                           std::vector<int64_t>& fill) {
   const int64_t* ptr = g.ptr.data();
   int64_t* nbr = g.nbr.data();
-  rows.assign(nbr + a0, nbr + a1);
   const int64_t end = n0 + n;
   auto deg = [&](int64_t v) { return (v + 1 < end ? ptr[v + 1] : a1) - ptr[v]; };
   int64_t maxdeg = 0;  // counting sort of the nodes by degree
@@ -295,12 +295,17 @@ bool build_halves(const int64_t* d, const int64_t* s, const int64_t* cd, int64_t
       cur[0] = a0;
       for (int64_t i = 1; i <= n; ++i) cur[i] += cur[i - 1];
       std::copy(cur.begin(), cur.begin() + n, g.ptr.begin() + n0);
+      if (by_degree) {  // rows first in a local buffer, so each line of nbr is written once
+        rows.resize(static_cast<size_t>(a1 - a0));
+        for (int64_t a = a0; a < a1; ++a) rows[cur[d[a] - n0]++ - a0] = s[a];
+        order_rows_by_degree(g, n0, n, a0, a1, rows, by_deg, cur);
+        continue;
+      }
       for (int64_t a = a0; a < a1; ++a) {
         const int64_t pos = cur[d[a] - n0]++;
         g.nbr[pos] = s[a];
         if (cd) g.code[pos] = cd[a];
       }
-      if (by_degree) order_rows_by_degree(g, n0, n, a0, a1, rows, by_deg, cur);
     }
   });
   if (!halves.load()) return false;
@@ -482,12 +487,9 @@ void init_order(RoundState& st, const int64_t* c, int64_t N, int64_t bound) {
     if (ptr[k + 1] > ptr[k]) st.seg.push_back(ptr[k]);
   st.seg.push_back(N);
   st.act.resize(N);
-  const int64_t C = static_cast<int64_t>(st.seg.size()) - 1;
-  at::parallel_for(0, C, 1024, [&](int64_t b, int64_t e) {
-    for (int64_t k = b; k < e; ++k) {
-      const uint8_t a = st.seg[k + 1] - st.seg[k] > 1 ? 1 : 0;
-      for (int64_t i = st.seg[k]; i < st.seg[k + 1]; ++i) st.act[order[i]] = a;
-    }
+  uint8_t* act = st.act.data();
+  at::parallel_for(0, N, 1 << 14, [&](int64_t b, int64_t e) {  // in node order
+    for (int64_t v = b; v < e; ++v) act[v] = ptr[c[v] + 1] - ptr[c[v]] > 1 ? 1 : 0;
   });
 }
 
@@ -912,10 +914,12 @@ std::tuple<at::Tensor, at::Tensor> wl_refine_cpu(const at::Tensor& dst_, const a
 
   std::vector<at::Tensor> history;
   std::vector<int64_t> counts;
-  std::vector<int64_t>& cur = ws->cur;
-  std::vector<int64_t>& nxt = ws->next;
-  cur.assign(c0, c0 + N);
-  nxt.resize(N);
+  // Round colours alternate between two buffers (the first round reads the input; the last of a
+  // fixed number of rounds writes straight into the result).
+  ws->cur.resize(N);
+  ws->next.resize(N);
+  at::Tensor out = return_history ? at::Tensor() : at::empty({1, N}, opts);
+  const int64_t* c = c0;
   int64_t bound = (uniform ? c0[0] : *std::max_element(c0, c0 + N)) + 1;
   if (return_history) history.push_back(colors0.clone());
   counts.push_back(C);
@@ -932,35 +936,38 @@ std::tuple<at::Tensor, at::Tensor> wl_refine_cpu(const at::Tensor& dst_, const a
   int64_t rounds = 0;
   const uint64_t K = cd ? static_cast<uint64_t>(num_codes) : 1;
   while ((max_rounds < 0 || rounds < max_rounds) && C < N) {  // C == N: discrete, stable
-    const int64_t* c = cur.data();
+    const bool last = rounds + 1 == max_rounds;
+    int64_t* next = last && !return_history ? out.data_ptr<int64_t>()
+                    : c == ws->cur.data()   ? ws->next.data()
+                                            : ws->cur.data();
     int64_t D;
     if (C == 1 && g.code.empty()) {
-      D = degree_round(g, deg_hist, N, nxt.data());
+      D = degree_round(g, deg_hist, N, next);
       ordered = false;
     } else {
       if (!ordered) init_order(st, c, N, bound);
       ordered = true;
       const bool narrow = K * static_cast<uint64_t>(bound) <= (uint64_t(1) << 32);
-      const bool last = rounds + 1 == max_rounds;
       D = narrow ? partition_round<uint32_t>(g, c, N, bound, C, num_codes, st.items32, st, last,
-                                             nxt.data())
+                                             next)
                  : partition_round<uint64_t>(g, c, N, bound, C, num_codes, st.items64, st, last,
-                                             nxt.data());
+                                             next);
     }
     if (D == C) break;  // no class split: stable
     ++rounds;
     C = D;
     bound = D;
-    cur.swap(nxt);
-    if (return_history) history.push_back(at::from_blob(cur.data(), {N}, opts).clone());
+    c = next;
+    if (return_history)
+      history.push_back(at::from_blob(const_cast<int64_t*>(c), {N}, opts).clone());
     counts.push_back(C);
   }
   at::Tensor result;
   if (return_history) {
     result = at::stack(history);
   } else {
-    result = at::empty({1, N}, opts);
-    std::copy(cur.begin(), cur.end(), result.data_ptr<int64_t>());
+    if (c != out.data_ptr<int64_t>()) std::copy(c, c + N, out.data_ptr<int64_t>());
+    result = out;
   }
   return_workspace(std::move(ws));
   at::Tensor num_colors = at::tensor(counts, opts);

@@ -73,7 +73,7 @@ def _is_pyg_batch(obj: Any) -> bool:
         and hasattr(obj, "batch")
 
 
-def _check_edge_index(ei: Any, n: int, what: str) -> Tensor:
+def _check_edge_index(ei: Any, n: int, what: str, ranges: bool = True) -> Tensor:
     if not isinstance(ei, Tensor):
         ei = torch.as_tensor(np.asarray(ei))
     if ei.is_floating_point() or ei.is_complex() or ei.dtype == torch.bool:
@@ -83,7 +83,7 @@ def _check_edge_index(ei: Any, n: int, what: str) -> Tensor:
             return torch.empty(2, 0, dtype=torch.long)
         raise ValueError(f"{what}: edge_index must have shape [2, E], got {tuple(ei.shape)}")
     ei = ei.to(device="cpu", dtype=torch.long)
-    if ei.numel() > 0:
+    if ranges and ei.numel() > 0:
         lo_t, hi_t = torch.aminmax(ei)  # one pass
         lo, hi = int(lo_t), int(hi_t)
         if lo < 0:
@@ -334,7 +334,8 @@ def _union_from_batch(batch: Any, node_labels: LabelSpec, edge_labels: LabelSpec
                       directed: bool | None, lazy: bool = False) -> Union:
     node_ptr = batch.ptr.to("cpu", torch.long)
     n = int(node_ptr[-1])
-    ei = _check_edge_index(batch.edge_index, n, "batch")
+    # Colour refinement (lazy) checks the ids in its kernel, in the pass that reads them anyway.
+    ei = _check_edge_index(batch.edge_index, n, "batch", ranges=not lazy)
     if node_labels is None:
         node_labels = getattr(batch, "x", None)
     if edge_labels is None:

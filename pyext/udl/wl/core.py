@@ -219,8 +219,14 @@ def _run_cr(u: _graphs.Union, rounds: int, return_history: bool, device: torch.d
     colors = u.node_labels if u.node_labels is not None else torch.zeros(N, dtype=torch.long)
     # arc_mode 2 (auto) decides per graph whether the arc list holds both directions.
     gptr = _move(u.node_ptr, device) if arc_mode == 2 and u.num_graphs > 1 else None
-    hist, counts = wl_refine(_move(dst, device), _move(src, device), _move(code, device),
-                             _move(colors, device), K, arc_mode, rounds, return_history, gptr)
+    try:
+        hist, counts = wl_refine(_move(dst, device), _move(src, device), _move(code, device),
+                                 _move(colors, device), K, arc_mode, rounds, return_history, gptr)
+    except RuntimeError as err:  # node ids the kernel found out of range: the user's edge_index
+        if "must lie in [0, N=" in str(err) and ("dst" in str(err) or "src" in str(err)):
+            raise ValueError(f"edge_index has a node id outside [0, num_nodes={N}): "
+                             f"{str(err).splitlines()[0]}") from err
+        raise
     return _finish(method_name, 1, hist.cpu(), counts.cpu(), rounds, u.node_ptr, u.sizes,
                    return_history, native_histogram=True)
 
