@@ -458,13 +458,10 @@ struct RoundState {
   std::vector<int64_t> deg_count;  // [maxdeg + 2] nodes of degree >= k, for the key width
   KeyBuffers<uint64_t> k64;
   KeyBuffers<u128> k128;
-  std::vector<uint32_t> items32;
-  std::vector<uint64_t> items64;
   int len_bits = 1;            // bits of the largest degree
   size_t bytes() const {
     return 8 * (order.capacity() + seg.capacity() + deg_count.capacity()) + act.capacity() +
-           flag.capacity() + k64.bytes() + k128.bytes() + 4 * items32.capacity() +
-           8 * items64.capacity();
+           flag.capacity() + k64.bytes() + k128.bytes();
   }
   KeyBuffers<uint64_t>& keys(uint64_t*) { return k64; }
   KeyBuffers<u128>& keys(u128*) { return k128; }
@@ -527,11 +524,26 @@ void radix_sort(KeyRec<Key>* a, KeyRec<Key>* tmp, int64_t n, Key varying) {
   if (src != a) std::copy(src, src + n, a);
 }
 
+// Item q of node v's (sorted) row, read from the row itself: the rounds keep no array of items (they
+// are only needed again to break ties of truncated keys).
+template <typename Item>
+struct RowItems {
+  const int64_t* ptr;
+  const int64_t* nbr;
+  const int64_t* code;  // nullptr: no codes
+  const int64_t* c;     // colours
+  uint64_t ub;          // colour bound
+  Item operator()(int64_t v, int64_t q) const {
+    const int64_t p = ptr[v] + q;
+    return static_cast<Item>((code ? static_cast<uint64_t>(code[p]) * ub : 0) +
+                             static_cast<uint64_t>(c[nbr[p]]));
+  }
+};
+
 // Sorts class segment [b0, b1) of order by (degree, items) and flags the first node of every
 // distinct signature.
 template <typename Key, typename Item>
-void split_class(RoundState& st, int64_t b0, int64_t b1, const int64_t* ptr, const Item* items,
-                 int kfit) {
+void split_class(RoundState& st, int64_t b0, int64_t b1, const RowItems<Item>& item, int kfit) {
   int64_t* order = st.order.data();
   uint8_t* flag = st.flag.data();
   const int64_t s = b1 - b0;
@@ -573,10 +585,10 @@ void split_class(RoundState& st, int64_t b0, int64_t b1, const int64_t* ptr, con
     const int64_t len = static_cast<int64_t>(rc[i].key >> shift);
     if (j - i > 1 && len > kfit) {
       auto rest_cmp = [&](const KeyRec<Key>& x, const KeyRec<Key>& y) {
-        const Item* a = items + ptr[x.v];
-        const Item* b = items + ptr[y.v];
-        for (int64_t q = kfit; q < len; ++q)
-          if (a[q] != b[q]) return a[q] < b[q] ? -1 : 1;
+        for (int64_t q = kfit; q < len; ++q) {
+          const Item a = item(x.v, q), b = item(y.v, q);
+          if (a != b) return a < b ? -1 : 1;
+        }
         return 0;
       };
       small_sort(rc + i, j - i, [&](const KeyRec<Key>& x, const KeyRec<Key>& y) {
@@ -590,11 +602,11 @@ void split_class(RoundState& st, int64_t b0, int64_t b1, const int64_t* ptr, con
   for (int64_t i = 0; i < s; ++i) order[b0 + i] = rc[i].v;
 }
 
-// Items of the active nodes with their rows kept sorted (neighbours and codes move with their
-// items), and their keys; node order, so the accesses stay local.
+// Keys of the active nodes, their rows kept sorted by item (neighbours and codes move with their
+// items, gathered into a per-thread scratch row); node order, so the accesses stay local.
 template <typename Key, typename Item>
-void node_keys(Adjacency& g, const int64_t* c, int64_t N, uint64_t ub, Item* items,
-               RoundState& st, int item_bits, int kfit) {
+void node_keys(Adjacency& g, const int64_t* c, int64_t N, uint64_t ub, RoundState& st,
+               int item_bits, int kfit) {
   const int64_t* ptr = g.ptr.data();
   int64_t* nbr = g.nbr.data();
   int64_t* ncode = g.code.empty() ? nullptr : g.code.data();
@@ -604,10 +616,12 @@ void node_keys(Adjacency& g, const int64_t* c, int64_t N, uint64_t ub, Item* ite
   const uint8_t* act = st.act.data();
   const int width = static_cast<int>(8 * sizeof(Key));
   at::parallel_for(0, N, 2048, [&](int64_t b, int64_t e) {
+    std::vector<Item> row;
     for (int64_t v = b; v < e; ++v) {
       if (!act[v]) continue;
       const int64_t lo = ptr[v], n = ptr[v + 1] - lo;
-      Item* x = items + lo;
+      if (static_cast<int64_t>(row.size()) < n) row.resize(static_cast<size_t>(n));
+      Item* x = row.data();
       int64_t* nb = nbr + lo;
       if (ncode) {
         int64_t* cd = ncode + lo;
@@ -653,7 +667,7 @@ void node_keys(Adjacency& g, const int64_t* c, int64_t N, uint64_t ub, Item* ite
 
 // Every class sorted by (degree, items), in chunks of about N / (8T) members, in parallel.
 template <typename Key, typename Item>
-void split_classes(RoundState& st, int64_t N, const int64_t* ptr, const Item* items, int kfit) {
+void split_classes(RoundState& st, int64_t N, const RowItems<Item>& item, int kfit) {
   const int64_t T = std::max<int64_t>(1, at::get_num_threads());
   KeyBuffers<Key>& kb = st.keys(static_cast<Key*>(nullptr));
   kb.rec.resize(N);
@@ -673,7 +687,7 @@ void split_classes(RoundState& st, int64_t N, const int64_t* ptr, const Item* it
   at::parallel_for(0, static_cast<int64_t>(chunk.size()) - 1, 1, [&](int64_t b, int64_t e) {
     for (int64_t q = b; q < e; ++q)
       for (int64_t k = chunk[q]; k < chunk[q + 1]; ++k)
-        split_class<Key, Item>(st, st.seg[k], st.seg[k + 1], ptr, items, kfit);
+        split_class<Key, Item>(st, st.seg[k], st.seg[k + 1], item, kfit);
   });
 }
 
@@ -682,14 +696,11 @@ void split_classes(RoundState& st, int64_t N, const int64_t* ptr, const Item* it
 // to next and advances the state.
 template <typename Item>
 int64_t partition_round(Adjacency& g, const int64_t* c, int64_t N, int64_t bound, int64_t C,
-                        int64_t num_codes, std::vector<Item>& item_buf, RoundState& st,
-                        bool last, int64_t* next) {
+                        int64_t num_codes, RoundState& st, bool last, int64_t* next) {
   const int64_t* ptr = g.ptr.data();
   const uint64_t ub = static_cast<uint64_t>(bound);
   const uint64_t K = g.code.empty() ? 1 : static_cast<uint64_t>(num_codes);
   const int item_bits = std::max(1, bit_width((K - 1) * ub + (ub - 1)));
-  item_buf.resize(ptr[N]);
-  Item* items = item_buf.data();
   st.flag.resize(N + 1);
   // 64-bit keys unless they would truncate more than half of the nodes (truncated keys only cost
   // where they tie).
@@ -697,13 +708,14 @@ int64_t partition_round(Adjacency& g, const int64_t* c, int64_t N, int64_t bound
   const int64_t maxdeg = static_cast<int64_t>(st.deg_count.size()) - 2;
   const bool narrow_keys =
       kfit64 >= 1 && st.deg_count[std::min<int64_t>(kfit64, maxdeg) + 1] * 2 <= N;
+  const RowItems<Item> item{ptr, g.nbr.data(), g.code.empty() ? nullptr : g.code.data(), c, ub};
   if (narrow_keys) {
-    node_keys<uint64_t, Item>(g, c, N, ub, items, st, item_bits, kfit64);
-    split_classes<uint64_t, Item>(st, N, ptr, items, kfit64);
+    node_keys<uint64_t, Item>(g, c, N, ub, st, item_bits, kfit64);
+    split_classes<uint64_t, Item>(st, N, item, kfit64);
   } else {
     const int kfit = (128 - st.len_bits) / item_bits;
-    node_keys<u128, Item>(g, c, N, ub, items, st, item_bits, kfit);
-    split_classes<u128, Item>(st, N, ptr, items, kfit);
+    node_keys<u128, Item>(g, c, N, ub, st, item_bits, kfit);
+    split_classes<u128, Item>(st, N, item, kfit);
   }
 
   // New ids = running count of first positions; stop when nothing split.
@@ -863,7 +875,12 @@ std::tuple<at::Tensor, at::Tensor> wl_refine_cpu(const at::Tensor& dst_, const a
     return {at::empty({1, 0}, opts), at::zeros({1}, opts)};
   }
   const int64_t* cd = code.numel() ? code.data_ptr<int64_t>() : nullptr;
-  const int64_t bad_color = first_bad(N, [&](int64_t i) { return c0[i] < 0 || c0[i] >= N; });
+  // One pass finds the first colour that differs from c0[0]: none means a uniform colouring (only
+  // c0[0] to range-check); otherwise every colour is range-checked.
+  const bool uniform = first_bad(N, [&](int64_t i) { return c0[i] != c0[0]; }) < 0;
+  const int64_t bad_color =
+      uniform ? (c0[0] < 0 || c0[0] >= N ? 0 : -1)
+              : first_bad(N, [&](int64_t i) { return c0[i] < 0 || c0[i] >= N; });
   TORCH_CHECK(bad_color < 0, "colors must lie in [0, N=", N, "), got ",
               bad_color >= 0 ? c0[bad_color] : 0, " at node ", bad_color);
   if (cd) {
@@ -878,7 +895,6 @@ std::tuple<at::Tensor, at::Tensor> wl_refine_cpu(const at::Tensor& dst_, const a
 
   std::unique_ptr<Workspace> ws = take_workspace();
   Adjacency& g = ws->g;
-  const bool uniform = first_bad(N, [&](int64_t i) { return c0[i] != c0[0]; }) < 0;
   int64_t C = uniform ? 1 : wl::count_distinct(c0, N, N);
   // The L ++ reverse(L) layouts check the arc ranges themselves; everything else is checked here.
   // From a uniform colouring without codes, the first round is the degree round.
@@ -948,10 +964,8 @@ std::tuple<at::Tensor, at::Tensor> wl_refine_cpu(const at::Tensor& dst_, const a
       if (!ordered) init_order(st, c, N, bound);
       ordered = true;
       const bool narrow = K * static_cast<uint64_t>(bound) <= (uint64_t(1) << 32);
-      D = narrow ? partition_round<uint32_t>(g, c, N, bound, C, num_codes, st.items32, st, last,
-                                             next)
-                 : partition_round<uint64_t>(g, c, N, bound, C, num_codes, st.items64, st, last,
-                                             next);
+      D = narrow ? partition_round<uint32_t>(g, c, N, bound, C, num_codes, st, last, next)
+                 : partition_round<uint64_t>(g, c, N, bound, C, num_codes, st, last, next);
     }
     if (D == C) break;  // no class split: stable
     ++rounds;
