@@ -5,6 +5,7 @@ Every row times udl and the peer in the same run (``udl.bench.time_fn``); ratio 
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import time
 from typing import Any
@@ -122,6 +123,10 @@ def side_by_side(quick: bool, device: str) -> list[BenchRow]:
         rows.append(BenchRow("wl", case + ", arcs sorted by (src, dst)", "udl.wl.refine",
                              f"networkx wl_graph_hash ({R} it.)", ours_sorted, peer, goal=">= 30x",
                              note="same networkx time; edge_index coalesced (general CSR path)"))
+        # The big networkx graph (millions of objects) must not stay alive: every full garbage
+        # collection during the later networkx loops would scan it and slow those peers down.
+        del G
+        gc.collect()
     if have["torch_geometric"]:
         x0 = torch.zeros(n, dtype=torch.long)
         peer = time_fn(lambda: _pyg_wl(x0, ei, R), repeat=1, warmup=0)
@@ -147,6 +152,7 @@ def side_by_side(quick: bool, device: str) -> list[BenchRow]:
     if have["networkx"]:
 
         nxg = [_to_nx(e, k) for e, k in graphs]
+        gc.collect()
         peer = time_fn(lambda: [nx_hash(G, rounds) for G in nxg], repeat=1, warmup=0)
         rows.append(BenchRow("wl", case, name, "loop of networkx wl_graph_hash", ours_b, peer,
                              goal=">= 100x"))
