@@ -29,8 +29,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <functional>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -295,17 +295,15 @@ bool build_halves(const int64_t* d, const int64_t* s, const int64_t* cd, int64_t
       cur[0] = a0;
       for (int64_t i = 1; i <= n; ++i) cur[i] += cur[i - 1];
       std::copy(cur.begin(), cur.begin() + n, g.ptr.begin() + n0);
-      if (by_degree) {  // rows first in a local buffer, so each line of nbr is written once
-        rows.resize(static_cast<size_t>(a1 - a0));
-        for (int64_t a = a0; a < a1; ++a) rows[cur[d[a] - n0]++ - a0] = s[a];
-        order_rows_by_degree(g, n0, n, a0, a1, rows, by_deg, cur);
-        continue;
-      }
+      // By degree: the rows go to a local buffer first, so each line of nbr is written once.
+      if (by_degree) rows.resize(static_cast<size_t>(a1 - a0));
+      int64_t* out = by_degree ? rows.data() : g.nbr.data() + a0;  // arc a0 at out[0]
       for (int64_t a = a0; a < a1; ++a) {
         const int64_t pos = cur[d[a] - n0]++;
-        g.nbr[pos] = s[a];
+        out[pos - a0] = s[a];
         if (cd) g.code[pos] = cd[a];
       }
+      if (by_degree) order_rows_by_degree(g, n0, n, a0, a1, rows, by_deg, cur);
     }
   });
   if (!halves.load()) return false;
@@ -734,30 +732,22 @@ int64_t partition_round(Adjacency& g, const int64_t* c, int64_t N, int64_t bound
   const int64_t D = base[chunks];
   if (D == C) return D;
   const int64_t* order = st.order.data();
-  if (last) {  // only the colours: no further round needs the classes
-    at::parallel_for(0, chunks, 1, [&](int64_t b, int64_t e) {
-      for (int64_t t = b; t < e; ++t) {
-        int64_t id = base[t] - 1;
-        for (int64_t i = N * t / chunks, hi = N * (t + 1) / chunks; i < hi; ++i) {
-          id += flag[i];
-          next[order[i]] = id;
-        }
-      }
-    });
-    return D;
-  }
-  st.seg.resize(D + 1);
-  int64_t* seg = st.seg.data();
-  seg[D] = N;
+  // The last round writes only the colours: no further round needs the classes.
+  if (!last) st.seg.resize(D + 1);
+  int64_t* seg = last ? nullptr : st.seg.data();
+  if (seg) seg[D] = N;
   uint8_t* act = st.act.data();
   at::parallel_for(0, chunks, 1, [&](int64_t b, int64_t e) {
     for (int64_t t = b; t < e; ++t) {
       int64_t id = base[t] - 1;
       for (int64_t i = N * t / chunks, hi = N * (t + 1) / chunks; i < hi; ++i) {
         const int64_t v = order[i];
-        if (flag[i]) seg[++id] = i;
+        id += flag[i];
         next[v] = id;
-        act[v] = flag[i] && flag[i + 1] ? 0 : 1;
+        if (seg) {
+          if (flag[i]) seg[id] = i;
+          act[v] = flag[i] && flag[i + 1] ? 0 : 1;
+        }
       }
     }
   });
@@ -997,7 +987,7 @@ constexpr int64_t kSmallHistogram = 64;
 __attribute__((target_clones("avx2", "default"))) int64_t small_histogram(const int64_t* a,
                                                                             int64_t n, int64_t* val,
                                                                             int64_t* cnt) {
-  if (n <= 0 || n > kSmallHistogram) return 0;  // (callers pass 0 < n <= kSmallHistogram)
+  if (n <= 0 || n > kSmallHistogram) return 0;  // empty; longer segments are never passed
   alignas(32) int32_t x[kSmallHistogram];
   int32_t pos[kSmallHistogram], same[kSmallHistogram];
   uint8_t mark[kSmallHistogram];

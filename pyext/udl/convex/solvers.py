@@ -69,6 +69,12 @@ class ConvexSolverError(RuntimeError):
 class _EmptyInterior(ConvexSolverError):
     """A pattern cone has no interior point (the interior-point method cannot start)."""
 
+    def __init__(self, bad: int, total: int):
+        super().__init__(
+            f"{bad} of the {total} pattern cones have an empty interior (e.g. patterns that force "
+            "x_k·u = 0); the interior-point method (solver='torch', method='ipm'/'ws') needs "
+            "strictly feasible cones: use method='admm' or a cvxpy solver")
+
 
 class ConvexSolverWarning(UserWarning):
     """The solver returned an inaccurate solution ("optimal_inaccurate" or iteration limit)."""
@@ -728,10 +734,7 @@ def _ipm_blocks(X, y, D, pat, sg, beta, tol, max_iter, verbose, time_limit, t_st
         found = (Su * (Xh @ H0)).amin(0) > 0
     if not bool(found.all()):
         bad = int((~found).sum())
-        raise _EmptyInterior(
-            f"{bad} of the {Pu} pattern cones have an empty interior (e.g. patterns that force "
-            "x_k·u = 0); solver='torch' with method='ipm' needs strictly feasible cones: use "
-            "method='admm' or a cvxpy solver")
+        raise _EmptyInterior(bad, Pu)
     H0 = H0[:, ploc]
     # Newton solver: dense Cholesky in block space (``paired``: u, v of every pattern, whose
     # system ``[[B + H_u, −B], [−B, B + H_v]]`` is eliminated to ``B + (H_u⁻¹ + H_v⁻¹)⁻¹`` of size
@@ -847,24 +850,23 @@ def _ipm_blocks(X, y, D, pat, sg, beta, tol, max_iter, verbose, time_limit, t_st
               + (beta / rn)[:, None, None] * (eye - Pw + (eps * eps / (rn * rn))[:, None, None] * Pw))
         try:
             solve_delta = None
+            if paired and (pcg or direct):  # C = (H_u⁻¹ + H_v⁻¹)⁻¹ = (L_g L_gᵀ)⁻¹, once per step
+                Lg = _chol(torch.cholesky_inverse(_chol(Hb[:Pu]))
+                           + torch.cholesky_inverse(_chol(Hb[Pu:])))
+                Cinv = torch.cholesky_inverse(Lg)
             if pcg:
-                Lu, Lv = _chol(Hb[:Pu]), _chol(Hb[Pu:])
-                Lg = _chol(torch.cholesky_inverse(Lu) + torch.cholesky_inverse(Lv))
-                solve_delta = pcg_solver(torch.cholesky_inverse(Lg), Lg)
+                solve_delta = pcg_solver(Cinv, Lg)
             if solve_delta is not None:
                 factor = ("pcg", solve_delta, _chol(Hb[:Pu] + Hb[Pu:]), Hb[:Pu], Hb[Pu:])
             elif direct and paired:
                 stats["exact_steps"] += 1
-                Lu, Lv = _chol(Hb[:Pu]), _chol(Hb[Pu:])
-                Cinv = torch.cholesky_inverse(_chol(torch.cholesky_inverse(Lu)
-                                                    + torch.cholesky_inverse(Lv)))
                 Mf = AtA.clone().reshape(Pu, d, Pu, d)
                 Mf[idx, :, idx, :] += Cinv
                 LM = _chol(Mf.reshape(dims, dims))
                 factor = ("paired", lambda rd, LM=LM: torch.cholesky_solve(
                     rd.reshape(-1, 1), LM).reshape(Pu, d), _chol(Hb[:Pu] + Hb[Pu:]),
                     Hb[:Pu], Hb[Pu:])
-                del Mf, Cinv
+                del Mf
             elif direct:
                 Mf = AtA.clone().reshape(J, d, J, d)
                 Mf[idx, :, idx, :] += Hb
@@ -1037,8 +1039,7 @@ def _dual_norms(Q, Xh, S, cap=None, max_iter=40, rtol=1e-6, XX=None, deadline=No
         rd = u - q + Xh.T @ (Sa * mu)
         rp = Gu + t
         eta = (t * mu).sum(0) / n
-        cur = rd + u  # = q - G mu (negated sign below): c = ‖q − Gμ‖ = ‖u − rd‖
-        cval = (u - rd).norm(dim=0)
+        cval = (u - rd).norm(dim=0)  # ‖q − X̂ᵀ(S ⊙ μ)‖, as rd = u − q + X̂ᵀ(S ⊙ μ)
         c[act] = torch.minimum(c[act], cval)
         r[act] = u.norm(dim=0)
         # done: below the cap, or the projection solved (complementarity and residuals small)
@@ -1054,7 +1055,6 @@ def _dual_norms(Q, Xh, S, cap=None, max_iter=40, rtol=1e-6, XX=None, deadline=No
             act, q, Sa, qn, u, t, mu = (act[keep], q[:, keep], Sa[:, keep], qn[keep], u[:, keep],
                                         t[:, keep], mu[:, keep])
             Gu, rd, rp, eta = Gu[:, keep], rd[:, keep], rp[:, keep], eta[keep]
-        del cur
         ratio = mu / t
         Hm = (XX.T @ ratio).T.reshape(-1, d, d) + eye
         L = _chol(Hm)
@@ -1158,15 +1158,11 @@ def _ipm_working_set(X, y, D, beta, tol, max_iter, verbose, time_limit, t_start,
             pos[Wb_] = torch.arange(len(Wb_), device=dev)
             w_init = torch.zeros(d, len(Wb_), dtype=dtype, device=dev)
             w_init[:, pos[best[2]]] = best[1]
-        newp = W
-        newp = newp[~h_ok[newp]]
+        newp = W[~h_ok[W]]
         if newp.numel():  # phase I only for patterns not seen before
             Hn, fn = _interior_points(Xh, S[:, newp])
             if not bool(fn.all()):
-                raise _EmptyInterior(
-                    f"{int((~fn).sum())} of the pattern cones have an empty interior (e.g. "
-                    "patterns that force x_k·u = 0); the interior-point method needs strictly "
-                    "feasible cones: use method='admm' or a cvxpy solver")
+                raise _EmptyInterior(int((~fn).sum()), len(newp))
             h_cache[:, newp] = Hn
             h_ok[newp] = True
         w, lam, info = _ipm_blocks(X, y, D, pat[Wb_], sg[Wb_], beta, tol_in, max_iter, verbose,
