@@ -14,7 +14,10 @@ import torch
 
 from udl.bench import BenchRow, time_fn
 
-__all__ = ["side_by_side", "random_graph", "small_graph_batch", "brec_counts"]
+__all__ = ["side_by_side", "random_graph", "small_graph_batch", "brec_counts", "huge_graph_rows"]
+
+# The issue's GPU case: colour refinement on a graph with >= 50M edges (5M nodes, average degree 20).
+HUGE_NODES, HUGE_EDGES = 5_000_000, 50_000_000
 
 
 def random_graph(n: int, m: int, seed: int = 0) -> torch.Tensor:
@@ -94,6 +97,39 @@ def brec_counts(method: str, categories: list[str] | None = None) -> tuple[dict[
     return out, seconds
 
 
+def huge_graph_rows(device: str, n: int = HUGE_NODES, m: int = HUGE_EDGES) -> list[BenchRow]:
+    """Colour refinement of one G(n, m) to stability on ``device`` (the >= 50M-edge GPU case).
+
+    Two timings: :func:`udl.wl.refine` end to end from CPU tensors (host-device copies included),
+    and the op on arcs already on the device (what a training loop with its graph on the GPU
+    pays). No peer runs at this size (networkx and PyG ``WLConv`` loop over nodes in Python: the
+    100k-node case above is their scale), so the rows give times, not ratios; the op's colours
+    are checked against ``refine``'s.
+    """
+    import udl.wl as wl
+    from udl.ops.wl import wl_refine
+
+    ei = random_graph(n, m)
+    res = wl.refine((ei, n), device=device)
+    e2e = time_fn(lambda: wl.refine((ei, n), device=device), device, repeat=3)
+    dst, src = ei[1].to(device), ei[0].to(device)
+    code = torch.empty(0, dtype=torch.long, device=device)
+    x0 = torch.zeros(n, dtype=torch.long, device=device)
+
+    def op():
+        return wl_refine(dst, src, code, x0, 1, 2, -1, False, None)
+
+    same = bool(torch.equal(op()[0][-1].cpu(), res.colors))
+    op_s = time_fn(op, device, repeat=3)
+    case = (f"cr G(n={n}, m={m}) to stability ({res.rounds} rounds, {res.num_colors} colours), "
+            f"{ei.shape[1]} arcs on {device}")
+    note = "no peer at this size (networkx / PyG WLConv: per-node Python loops)"
+    return [BenchRow("wl", case, "udl.wl.refine (CPU tensors in, copies included)", "-", e2e,
+                     float("nan"), note=note),
+            BenchRow("wl", case, "torch.ops.udl.wl_refine (arcs on the device)", "-", op_s,
+                     float("nan"), note=f"{note}; colours equal to refine's: {same}")]
+
+
 def side_by_side(quick: bool, device: str) -> list[BenchRow]:
     import udl.wl as wl
 
@@ -132,6 +168,9 @@ def side_by_side(quick: bool, device: str) -> list[BenchRow]:
         peer = time_fn(lambda: _pyg_wl(x0, ei, R), repeat=1, warmup=0)
         rows.append(BenchRow("wl", case, "udl.wl.refine", f"PyG WLConv x{R}", ours, peer,
                              goal=">= 30x"))
+
+    if torch.device(device).type == "cuda" and not quick:
+        rows.extend(huge_graph_rows(device))
 
     # 2. Many small graphs in one batch.
     count = 1_000 if quick else 10_000
