@@ -1,32 +1,62 @@
 #!/usr/bin/env bash
-# One-shot GPU check for a machine with an NVIDIA GPU and torch already installed:
-# build the CUDA kernels, run the CUDA tests, run the side-by-side benchmarks on the GPU, and
-# write logs and result JSON under OUTDIR. Usage: scripts/gpu_check.sh OUTDIR
+# GPU check for a machine with an NVIDIA GPU and torch already installed: build the CUDA kernels,
+# run the CUDA tests, run the side-by-side benchmarks on the GPU, and write logs and result JSON
+# under OUTDIR.
+#
+# Usage: scripts/gpu_check.sh OUTDIR [STAGE ...]
+# Stages, in this order when none is given:
+#   build          build udl._C with the CUDA kernels, in place
+#   tests          pytest -m cuda
+#   wl interactions convex diffstride collapse continual gnn shuffling
+#                  udl bench --only <module> --device cuda -> OUTDIR/<module>_<GPU>.json
+# Every stage runs in its own process under its own timeout (STAGE_TIMEOUT seconds, default 300)
+# and writes its files as soon as it ends, so a device call cut short keeps the stages that
+# finished. When the stages do not fit one call, give them to several calls (the machine stays
+# warm between calls that follow each other quickly).
 set -uo pipefail
-OUT=${1:?usage: scripts/gpu_check.sh OUTDIR}
+OUT=${1:?usage: scripts/gpu_check.sh OUTDIR [STAGE ...]}
+shift
+STAGES=("$@")
+[ ${#STAGES[@]} -eq 0 ] && STAGES=(build tests wl interactions convex diffstride collapse continual
+                                   gnn shuffling)
 mkdir -p "$OUT"
 cd "$(dirname "$0")/.."
 PY=${PY:-python3}
+T=${STAGE_TIMEOUT:-300}
 export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0}
 export MAX_JOBS=${MAX_JOBS:-16}
+# convex on the GPU: the cells the CPU cannot certify in time, not the whole grid
+export UDL_CONVEX_CELLS=${UDL_CONVEX_CELLS:-"1000,50,1000;10000,10,1000;10000,50,1000"}
 status=0
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu.txt" 2>&1 || true
 GPU=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 | tr ' ' '_' )
 echo "GPU: ${GPU:-unknown}"
 
-echo "== build" | tee "$OUT/build.log"
-if ! UDL_CUDA=1 $PY -m pip install --no-build-isolation --no-deps -e . >> "$OUT/build.log" 2>&1; then
-  echo "build failed"; tail -40 "$OUT/build.log"; exit 1
-fi
-$PY -m udl info | tee "$OUT/info.txt"
-
-echo "== CUDA tests"
-timeout 300 $PY -m pytest -q -m cuda tests -p no:cacheprovider > "$OUT/cuda_tests.log" 2>&1 || status=1
-tail -15 "$OUT/cuda_tests.log"
-
-echo "== benchmarks (cuda)"
-timeout 300 $PY -m udl bench --device cuda --out "$OUT/side_by_side_${GPU:-gpu}.json" \
-  > "$OUT/bench.log" 2>&1 || status=1
-tail -40 "$OUT/bench.log"
+for stage in "${STAGES[@]}"; do
+  start=$SECONDS
+  case "$stage" in
+    build)
+      echo "== build" | tee "$OUT/build.log"
+      if ! timeout "$T" env UDL_CUDA=1 $PY -m pip install --no-build-isolation --no-deps -e . \
+          >> "$OUT/build.log" 2>&1; then
+        echo "build failed"; tail -40 "$OUT/build.log"; exit 1
+      fi
+      $PY -m udl info | tee "$OUT/info.txt"
+      ;;
+    tests)
+      echo "== CUDA tests"
+      timeout "$T" $PY -m pytest -q -m cuda tests -p no:cacheprovider > "$OUT/cuda_tests.log" 2>&1 \
+        || status=1
+      tail -15 "$OUT/cuda_tests.log"
+      ;;
+    *)
+      echo "== benchmark $stage (cuda)"
+      timeout "$T" $PY -m udl bench --only "$stage" --device cuda \
+        --out "$OUT/${stage}_${GPU:-gpu}.json" > "$OUT/bench_$stage.log" 2>&1 || status=1
+      tail -25 "$OUT/bench_$stage.log"
+      ;;
+  esac
+  echo "-- $stage: $((SECONDS - start)) s"
+done
 exit $status
