@@ -390,3 +390,64 @@ def test_batch_ids_out_of_range_are_value_errors(bad):
         batch.edge_index[0, -1] = bad  # the last arc of graph 1 (nodes 3..5)
         with pytest.raises(ValueError, match=r"outside \[0, num_nodes=6\)"):
             wl.refine_batch(batch, directed=directed)
+
+
+def _degree_capped_batch(count, seed, hub_degree):
+    """Simple graphs of 30 nodes, average degree ~8, every degree <= 15, except that graph 0's
+    node 0 gets ``hub_degree`` neighbours."""
+    from torch_geometric.data import Batch, Data
+
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for i in range(count):
+        n = 30
+        key = torch.unique(torch.randint(0, n * n, (160,), generator=g))
+        a, b = key // n, key % n
+        keep = a < b
+        a, b = a[keep], b[keep]
+        deg = torch.bincount(torch.cat([a, b]), minlength=n)
+        ok = torch.ones(a.numel(), dtype=torch.bool)  # drop edges at nodes above degree 15
+        for k in range(a.numel()):
+            if deg[a[k]] > 15 or deg[b[k]] > 15:
+                ok[k] = False
+                deg[a[k]] -= 1
+                deg[b[k]] -= 1
+        a, b = a[ok], b[ok]
+        if i == 0:
+            others = torch.arange(1, n)
+            others = others[~torch.isin(others, torch.cat([b[a == 0], a[b == 0]]))]
+            extra = hub_degree - int(((a == 0) | (b == 0)).sum())
+            a = torch.cat([a, torch.zeros(extra, dtype=torch.long)])
+            b = torch.cat([b, others[:extra]])
+        e = torch.stack([a, b])
+        out.append(Data(edge_index=torch.cat([e, e.flip(0)], 1), num_nodes=n))
+    return Batch.from_data_list(out)
+
+
+@pytest.mark.parametrize("hub_degree", [15, 16])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_signature_keys_after_the_degree_round(hub_degree, threads):
+    # Batches whose degrees are all <= 15 rank the round after the degree round from keys packed
+    # by the build (hash tables per chunk of nodes, grown past their first size here: thousands of
+    # distinct signatures); a node of degree 16 sends the batch through the general rounds. Both
+    # must agree with the independent reference and with the general path (arcs shuffled).
+    batch = _degree_capped_batch(1200, 5, hub_degree)
+    deg = torch.bincount(batch.edge_index[1], minlength=batch.num_nodes)
+    assert int(deg.max()) == hub_degree
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads)
+        fast = wl.refine_batch(batch, return_history=True)
+        shuffled = batch.clone()
+        perm = torch.randperm(batch.edge_index.shape[1], generator=torch.Generator().manual_seed(1))
+        shuffled.edge_index = batch.edge_index[:, perm]
+        slow = wl.refine_batch(shuffled, return_history=True)
+    finally:
+        torch.set_num_threads(old)
+    assert fast.colors_per_round[2] > 4096
+    assert [h.tolist() for h in fast.history] == [h.tolist() for h in slow.history]
+    N = batch.num_nodes
+    ei = batch.edge_index
+    ref = _torch_cr(ei[1].contiguous(), ei[0].contiguous(), torch.empty(0, dtype=torch.long),
+                    torch.zeros(N, dtype=torch.long), 1)
+    assert [h.tolist() for h in fast.history] == [r.tolist() for r in ref]

@@ -14,6 +14,9 @@
 // segments of one order of the nodes by colour; since new id = (distinct signatures of the lower
 // classes) + (rank inside the class), colour order only ever refines, and one round is
 //  * from a uniform colouring without codes: the rank of the degree (no items gathered);
+//  * right after that degree round, on a batch built graph by graph with every degree <= 15: the
+//    rank of a 64-bit key (degree, neighbour degrees) packed by the build, ranked through hash
+//    tables of the distinct keys (rank_signature_keys);
 //  * otherwise, in node order (local accesses): the items of every node of a class with >= 2
 //    members, its row kept sorted by item (an almost linear insertion sort after the first
 //    round), and a 64- or 128-bit key packing (degree, first items) so that comparing keys
@@ -196,25 +199,44 @@ Adjacency build_undirected(const int64_t* d, const int64_t* s, const int64_t* cd
 // neighbours by ascending degree: the rows are refilled from the sources taken in degree order (by
 // symmetry, u is in row w as often as w is in row u). After the degree round the colours are ranks
 // of the degree, so the first gathered rows are already sorted; the sort this saves would otherwise
-// run on unpredictable branches.
-void order_rows_by_degree(Adjacency& g, int64_t n0, int64_t n, int64_t a0, int64_t a1,
+// run on unpredictable branches. With `sig2`, also writes every node's signature key for the round
+// after the degree round, while its rows are in cache; returns false (keys unusable) when a degree
+// is above kSig2MaxDegree (a key holds 16 fields of 4 bits: the degree and up to 15 neighbours).
+constexpr int64_t kSig2MaxDegree = 15;
+bool order_rows_by_degree(Adjacency& g, int64_t n0, int64_t n, int64_t a0, int64_t a1,
                           const std::vector<int64_t>& rows, std::vector<int64_t>& by_deg,
-                          std::vector<int64_t>& fill) {
+                          std::vector<int64_t>& fill, std::vector<int64_t>& deg, uint64_t* sig2) {
   const int64_t* ptr = g.ptr.data();
   int64_t* nbr = g.nbr.data();
   const int64_t end = n0 + n;
-  auto deg = [&](int64_t v) { return (v + 1 < end ? ptr[v + 1] : a1) - ptr[v]; };
+  deg.resize(static_cast<size_t>(n));
   int64_t maxdeg = 0;  // counting sort of the nodes by degree
-  for (int64_t v = n0; v < end; ++v) maxdeg = std::max(maxdeg, deg(v));
+  for (int64_t i = 0; i < n; ++i) {
+    deg[i] = (i + 1 < n ? ptr[n0 + i + 1] : a1) - ptr[n0 + i];
+    maxdeg = std::max(maxdeg, deg[i]);
+  }
   fill.assign(static_cast<size_t>(maxdeg + 2), 0);
-  for (int64_t v = n0; v < end; ++v) ++fill[deg(v) + 1];
+  for (int64_t i = 0; i < n; ++i) ++fill[deg[i] + 1];
   for (int64_t k = 0; k <= maxdeg; ++k) fill[k + 1] += fill[k];
   by_deg.resize(static_cast<size_t>(n));
-  for (int64_t v = n0; v < end; ++v) by_deg[fill[deg(v)]++] = v;
+  for (int64_t i = 0; i < n; ++i) by_deg[fill[deg[i]]++] = n0 + i;
   fill.resize(static_cast<size_t>(n));
   for (int64_t v = n0; v < end; ++v) fill[v - n0] = ptr[v];
   for (const int64_t u : by_deg)
-    for (int64_t q = ptr[u] - a0, qe = q + deg(u); q < qe; ++q) nbr[fill[rows[q] - n0]++] = u;
+    for (int64_t q = ptr[u] - a0, qe = q + deg[u - n0]; q < qe; ++q) nbr[fill[rows[q] - n0]++] = u;
+  if (!sig2) return true;
+  if (maxdeg > kSig2MaxDegree) return false;
+  // (degree, neighbour degrees in ascending order) in 4-bit fields, most significant first: the
+  // keys of one degree have equally many fields, so comparing keys compares the signatures of the
+  // round after the degree round.
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t* row = nbr + ptr[n0 + i];
+    uint64_t key = static_cast<uint64_t>(deg[i]) << 60;
+    for (int64_t q = 0; q < deg[i]; ++q)
+      key |= static_cast<uint64_t>(deg[row[q] - n0]) << (56 - 4 * q);
+    sig2[n0 + i] = key;
+  }
+  return true;
 }
 
 // One graph, or a batch whose arcs are grouped graph by graph (graph order, as a PyG Batch stores
@@ -225,7 +247,9 @@ void order_rows_by_degree(Adjacency& g, int64_t n0, int64_t n, int64_t a0, int64
 // layout, which then goes through the general per-graph symmetry test. Arcs joining two graphs
 // are reported (they can only make this test fail).
 bool build_halves(const int64_t* d, const int64_t* s, const int64_t* cd, int64_t A, int64_t N,
-                  const int64_t* gptr, int64_t B, bool by_degree, Adjacency& g) {
+                  const int64_t* gptr, int64_t B, bool by_degree, Adjacency& g,
+                  std::vector<uint64_t>& sig2, bool& have_sig2) {
+  have_sig2 = false;
   if (A == 0 || B == 0) return false;
   if (B == 1) {  // one graph: one parallel check (ranges included), then one counting pass
     const int64_t h = A / 2;
@@ -271,8 +295,10 @@ bool build_halves(const int64_t* d, const int64_t* s, const int64_t* cd, int64_t
   g.nbr.resize(static_cast<size_t>(A));
   g.code.resize(static_cast<size_t>(cd ? A : 0));
   std::atomic<bool> halves{true};
+  std::atomic<bool> sig2_fits{by_degree};
+  if (by_degree) sig2.resize(static_cast<size_t>(N));
   at::parallel_for(0, B, 64, [&](int64_t b, int64_t e) {
-    std::vector<int64_t> cur, rows, by_deg;
+    std::vector<int64_t> cur, rows, by_deg, deg;
     const int64_t last = first_arc(e);
     int64_t a1 = first_arc(b);
     for (int64_t k = b; k < e && halves.load(std::memory_order_relaxed); ++k) {
@@ -303,11 +329,15 @@ bool build_halves(const int64_t* d, const int64_t* s, const int64_t* cd, int64_t
         out[pos - a0] = s[a];
         if (cd) g.code[pos] = cd[a];
       }
-      if (by_degree) order_rows_by_degree(g, n0, n, a0, a1, rows, by_deg, cur);
+      if (by_degree &&
+          !order_rows_by_degree(g, n0, n, a0, a1, rows, by_deg, cur, deg,
+                                sig2_fits.load(std::memory_order_relaxed) ? sig2.data() : nullptr))
+        sig2_fits.store(false, std::memory_order_relaxed);
     }
   });
   if (!halves.load()) return false;
   g.ptr[N] = A;
+  have_sig2 = sig2_fits.load();
   return true;
 }
 
@@ -761,9 +791,10 @@ struct Workspace {
   Adjacency g;
   RoundState st;
   std::vector<int64_t> cur, next;
+  std::vector<uint64_t> sig2;  // [N] signature keys of the round after the degree round
   size_t bytes() const {
     return 8 * (g.ptr.capacity() + g.nbr.capacity() + g.code.capacity() + cur.capacity() +
-                next.capacity()) +
+                next.capacity() + sig2.capacity()) +
            st.bytes();
   }
 };
@@ -823,6 +854,71 @@ int64_t degree_round(const Adjacency& g, const std::vector<int64_t>& deg_hist, i
       for (int64_t v = b; v < e; ++v) next[v] = rank[ptr[v + 1] - ptr[v]];
     });
   return D;
+}
+
+// The round after the degree round from the signature keys of the build (order_rows_by_degree):
+// the new colour is the rank of the node's key among the distinct keys. Graphs of bounded degree
+// have few distinct keys, so instead of sorting the nodes each chunk of nodes is deduplicated in
+// a small (cache-resident) hash table, only the distinct keys are sorted, and every node then
+// reads its rank through its chunk's table. Returns the number of distinct keys.
+int64_t rank_signature_keys(const uint64_t* key, int64_t N, int64_t* next) {
+  const int64_t chunks = chunk_count(N, 1 << 14);
+  struct Table {
+    std::vector<uint64_t> slot_key;
+    std::vector<int64_t> slot_id;  // -1: empty
+    std::vector<uint64_t> distinct;  // id -> key
+    uint64_t mask = 0;
+    void grow() {
+      size_t cap = 4096;  // a power of two, at most half full after inserting
+      while (cap < 4 * distinct.size()) cap *= 2;
+      slot_key.assign(cap, 0);
+      slot_id.assign(cap, -1);
+      mask = cap - 1;
+      for (size_t i = 0; i < distinct.size(); ++i) place(distinct[i], static_cast<int64_t>(i));
+    }
+    int64_t place(uint64_t k, int64_t id) {  // the id of k, inserting it as `id` if new
+      for (uint64_t h = wl::mix64(k) & mask;; h = (h + 1) & mask) {
+        if (slot_id[h] < 0) {
+          slot_key[h] = k;
+          slot_id[h] = id;
+          return id;
+        }
+        if (slot_key[h] == k) return slot_id[h];
+      }
+    }
+    int64_t id_of(uint64_t k) {
+      const int64_t id = place(k, static_cast<int64_t>(distinct.size()));
+      if (id == static_cast<int64_t>(distinct.size())) {
+        distinct.push_back(k);
+        if (2 * distinct.size() > slot_id.size()) grow();
+      }
+      return id;
+    }
+  };
+  std::vector<Table> tables(static_cast<size_t>(chunks));
+  at::parallel_for(0, chunks, 1, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) {
+      Table& tab = tables[t];
+      tab.grow();
+      for (int64_t v = N * t / chunks, hi = N * (t + 1) / chunks; v < hi; ++v)
+        next[v] = tab.id_of(key[v]);
+    }
+  });
+  std::vector<uint64_t> all;
+  for (const Table& tab : tables) all.insert(all.end(), tab.distinct.begin(), tab.distinct.end());
+  std::sort(all.begin(), all.end());
+  all.erase(std::unique(all.begin(), all.end()), all.end());
+  at::parallel_for(0, chunks, 1, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) {
+      const Table& tab = tables[t];
+      std::vector<int64_t> rank(tab.distinct.size());
+      for (size_t i = 0; i < rank.size(); ++i)
+        rank[i] = std::lower_bound(all.begin(), all.end(), tab.distinct[i]) - all.begin();
+      for (int64_t v = N * t / chunks, hi = N * (t + 1) / chunks; v < hi; ++v)
+        next[v] = rank[next[v]];
+    }
+  });
+  return static_cast<int64_t>(all.size());
 }
 
 }  // namespace
@@ -889,7 +985,9 @@ std::tuple<at::Tensor, at::Tensor> wl_refine_cpu(const at::Tensor& dst_, const a
   // The L ++ reverse(L) layouts check the arc ranges themselves; everything else is checked here.
   // From a uniform colouring without codes, the first round is the degree round.
   const bool degree_first = C == 1 && !cd && max_rounds != 0;
-  if (arc_mode != 2 || !build_halves(d, s, cd, A, N, gptr, B, degree_first, g)) {
+  bool have_sig2 = false;  // the build wrote the keys of the round after the degree round
+  if (arc_mode != 2 ||
+      !build_halves(d, s, cd, A, N, gptr, B, degree_first, g, ws->sig2, have_sig2)) {
     const int64_t bad_arc =
         first_bad(A, [&](int64_t a) { return d[a] < 0 || d[a] >= N || s[a] < 0 || s[a] >= N; });
     if (bad_arc >= 0) {
@@ -949,6 +1047,9 @@ std::tuple<at::Tensor, at::Tensor> wl_refine_cpu(const at::Tensor& dst_, const a
     int64_t D;
     if (C == 1 && g.code.empty()) {
       D = degree_round(g, deg_hist, N, next);
+      ordered = false;
+    } else if (have_sig2 && rounds == 1) {
+      D = rank_signature_keys(ws->sig2.data(), N, next);
       ordered = false;
     } else {
       if (!ordered) init_order(st, c, N, bound);
