@@ -763,11 +763,14 @@ def _moved(v, dv, a):
     return tuple(None if e is None else torch.add(e, de, alpha=a) for e, de in zip(v, dv))
 
 
-def _strictly_feasible(x, S2, Xh):
-    """``S ⊙ X̂w > 0`` and, with the cone variables ``t``, ``t > ‖w‖``."""
+def _feasible_slack(x, S2, Xh):
+    """The slacks ``s = S ⊙ X̂w`` when ``s > 0`` and, with the cone variables ``t``, ``t > ‖w‖``;
+    ``None`` otherwise (the next step reuses ``s``)."""
     w, t = x
-    return bool(((Xh @ w).mul_(S2) > 0).all()) and (t is None or bool((_soc_det(t, w) > 0).all()
-                                                                  and (t > 0).all()))
+    s = (Xh @ w).mul_(S2)
+    inside = bool((s > 0).all()) and (t is None or bool((_soc_det(t, w) > 0).all()
+                                                         and (t > 0).all()))
+    return s if inside else None
 
 
 def _ipm_blocks(X, y, D, pat, sg, beta, tol, max_iter, verbose, time_limit, t_start, max_dim,
@@ -959,11 +962,10 @@ def _ipm_blocks(X, y, D, pat, sg, beta, tol, max_iter, verbose, time_limit, t_st
 
     eps = None
 
-    def smooth_step(x, z):
+    def smooth_step(x, z, s):
         """One predictor-corrector step with the norms smoothed as ``√(‖w_j‖² + ε²)``."""
         nonlocal eps
         (w, _), (lam, _) = x, z
-        s = S2 * (Xh @ w)
         eta = float((s * lam).sum()) / m
         eps = 0.1 * n * eta / beta if eps is None else min(eps, 0.1 * n * eta / beta)
         wn2 = (w * w).sum(0)
@@ -994,13 +996,12 @@ def _ipm_blocks(X, y, D, pat, sg, beta, tol, max_iter, verbose, time_limit, t_st
 
     zeta = torch.full((J,), beta, dtype=dtype, device=dev)  # dual of t_j: β (stationarity in t)
 
-    def soc_step(x, z):
+    def soc_step(x, z, s):
         """One predictor-corrector step on the cones ``t_j ≥ ‖w_j‖`` (NT scaling) and
         ``S ⊙ X̂w ≥ 0``; the SOC duals are ``(β, g_j)``, so ``Δζ = 0`` and eliminating ``Δt``,
         ``Δg`` leaves the block ``η²(I − 2w̄₁w̄₁ᵀ/(2w̄₀² − 1))`` (the Schur complement of
         ``W² = η²(2w̄w̄ᵀ − J)`` on ``w``) in each Newton block."""
         (w, t), (lam, g) = x, z
-        s = (Xh @ w).mul_(S2)
         sl = s * lam
         mu = (float(sl.sum()) + float((zeta * t + (w * g).sum(0)).sum())) / (m + J)
         nt = _soc_nt(t, w, zeta, g)
@@ -1082,7 +1083,8 @@ def _ipm_blocks(X, y, D, pat, sg, beta, tol, max_iter, verbose, time_limit, t_st
     else:  # warm start: the given (feasible) blocks pushed into the interior, a smaller η
         w = w_init + (warm_shift * w0) * h0
         eta0 = eta0 * warm_eta
-    lam = eta0 / (S2 * (Xh @ w))
+    s = (Xh @ w).mul_(S2)  # the slacks of the current iterate, kept from its feasibility check
+    lam = eta0 / s
     if cone == "soc":  # (t_j, w_j) ∘ (β, g_j) = η₀ e: centred on the second-order cones too
         t, g = _soc_start(w, beta, eta0)
         x, z, step = (w, t), (lam, g), soc_step
@@ -1107,18 +1109,20 @@ def _ipm_blocks(X, y, D, pat, sg, beta, tol, max_iter, verbose, time_limit, t_st
 
     for it in range(1, max_iter + 1):
         try:
-            dx, dz, alpha, alpha_d, eta, sigma = step(x, z)
+            dx, dz, alpha, alpha_d, eta, sigma = step(x, z, s)
         except torch.linalg.LinAlgError:
             status = "numerical_error"
             break
         x_new = _moved(x, dx, alpha)
-        if not _strictly_feasible(x_new, S2, Xh):  # rounding at the boundary: shorten the step
+        s_new = _feasible_slack(x_new, S2, Xh)
+        if s_new is None:  # rounding at the boundary: shorten the step
             alpha *= 0.5
             x_new = _moved(x, dx, alpha)
-            if not _strictly_feasible(x_new, S2, Xh):
+            s_new = _feasible_slack(x_new, S2, Xh)
+            if s_new is None:
                 status = "numerical_error"
                 break
-        x, z = x_new, _moved(z, dz, alpha_d)
+        x, z, s = x_new, _moved(z, dz, alpha_d), s_new
         w, lam = x[0], z[0]
         ub = primal_value(w)
         if ub < best[0]:
