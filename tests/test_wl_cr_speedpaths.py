@@ -405,13 +405,14 @@ def _degree_capped_batch(count, seed, hub_degree):
         a, b = key // n, key % n
         keep = a < b
         a, b = a[keep], b[keep]
-        deg = torch.bincount(torch.cat([a, b]), minlength=n)
-        ok = torch.ones(a.numel(), dtype=torch.bool)  # drop edges at nodes above degree 15
-        for k in range(a.numel()):
-            if deg[a[k]] > 15 or deg[b[k]] > 15:
+        deg = torch.bincount(torch.cat([a, b]), minlength=n).tolist()
+        ok = [True] * a.numel()  # drop edges at nodes above degree 15 (plain lists: fast)
+        for k, (u, v) in enumerate(zip(a.tolist(), b.tolist())):
+            if deg[u] > 15 or deg[v] > 15:
                 ok[k] = False
-                deg[a[k]] -= 1
-                deg[b[k]] -= 1
+                deg[u] -= 1
+                deg[v] -= 1
+        ok = torch.tensor(ok, dtype=torch.bool)
         a, b = a[ok], b[ok]
         if i == 0:
             others = torch.arange(1, n)
