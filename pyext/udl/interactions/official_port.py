@@ -52,10 +52,10 @@ def official_interactions(model, image: torch.Tensor, label: int, pairs: np.ndar
                     masks[:, 0, j] = 1.0
                     masks[:, 1, i] = 1.0
                     masks[:, 2, j] = 1.0
-                    mt = torch.from_numpy(masks.reshape(-1, 1, grid, grid))
+                    mt = torch.from_numpy(masks.reshape(-1, 1, grid, grid)).to(image.device)
                     mt = F.interpolate(mt, size=(H, W), mode="nearest")
                     batch = image[None] * mt
-                    logits = model(batch).numpy()
+                    logits = model(batch).cpu().numpy()
                     np.save(os.path.join(tmp, f"logits_o{oi}_p{p}.npy"), logits)
         # 3. Δ from the saved logits (log-odds of the label), mean over contexts
         out = np.zeros((len(pairs), len(orders)))
