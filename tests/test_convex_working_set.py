@@ -112,3 +112,7 @@ def test_auto_method_choice():
     assert auto_method(20000, 10, 2000, "squared") == "ws"
     assert auto_method(10000, 50, 1000, "squared") == "ws"
     assert auto_method(10000, 50, 1000, "logistic") == "admm"
+    # a GPU affords the dense IPM there (5e12 flops per Woodbury system), not at 2.5x that
+    assert auto_method(10000, 50, 1000, "squared", device="cuda") == "ipm"
+    assert auto_method(10000, 50, 1000, "squared", device=torch.device("cuda", 0)) == "ipm"
+    assert auto_method(10000, 50, 2500, "squared", device="cuda") == "ws"

@@ -525,7 +525,7 @@ def multi_order_interaction(
                 if not isinstance(v, torch.Tensor) or v.shape != (B,):
                     raise ValueError(f"the value function must return a tensor of shape [B] = "
                                      f"[{B}], got {getattr(v, 'shape', type(v))}")
-                values[start:start + chunk.shape[0]] = v.view(-1, 4).to(torch.float64)
+                values[start:start + chunk.shape[0]].copy_(v.view(-1, 4))  # one cast-copy
                 forwards += B
         if not bool(torch.isfinite(values).all()):
             bad = int((~torch.isfinite(values)).sum())
