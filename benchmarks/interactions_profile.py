@@ -15,8 +15,8 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from udl.bench import time_fn
-from udl.interactions.bench import cifar_cnn
-from udl.interactions.core import ORDER_RATIOS, multi_order_interaction, resolve_orders
+from udl.interactions.bench import cifar_cnn, ours_and_floor
+from udl.interactions.core import ORDER_RATIOS, resolve_orders
 
 
 def main() -> None:
@@ -33,19 +33,7 @@ def main() -> None:
     cuda = torch.device(dev).type == "cuda"
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     for bs in args.batch:
-        def ours(bs=bs):
-            return multi_order_interaction(model, x, 0, players=16, pairs=pairs, orders=orders,
-                                           num_contexts=100, baseline="zero", batch_size=bs,
-                                           generator=torch.Generator().manual_seed(1))
-
-        forwards = ours().num_forwards
-        batch = x.expand(bs, -1, -1, -1).contiguous()
-
-        def floor(bs=bs, forwards=forwards, batch=batch):
-            with torch.no_grad():
-                for s in range(0, forwards, bs):
-                    model(batch[: min(bs, forwards - s)])
-
+        ours, floor, forwards = ours_and_floor(model, x, 0, pairs, orders, 100, bs)
         t_ours = time_fn(ours, dev, repeat=5)
         t_floor = time_fn(floor, dev, repeat=5)
         print(f"batch {bs}: udl {t_ours:.4f} s, floor {t_floor:.4f} s, "

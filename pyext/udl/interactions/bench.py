@@ -19,7 +19,7 @@ from torch import nn
 from udl.bench import BenchRow, time_fn
 from udl.interactions.core import ORDER_RATIOS, multi_order_interaction, resolve_orders
 
-__all__ = ["side_by_side", "cifar_cnn", "sizes"]
+__all__ = ["side_by_side", "cifar_cnn", "sizes", "ours_and_floor"]
 
 
 def cifar_cnn(seed: int = 0) -> nn.Module:
@@ -53,6 +53,26 @@ def _interleaved(fns, device: str, repeat: int) -> list[float]:
 GPU_BATCHES = (5200, 20800)
 
 
+def ours_and_floor(model, x, label, pairs, orders, contexts: int, batch_size: int):
+    """``(ours, floor, forwards)``: udl's run as a thunk, and the same number of plain forwards of
+    the model at the same batch size (the floor)."""
+    def ours():
+        return multi_order_interaction(model, x, label, players=16, pairs=pairs, orders=orders,
+                                       num_contexts=contexts, baseline="zero",
+                                       batch_size=batch_size,
+                                       generator=torch.Generator().manual_seed(1))
+
+    forwards = ours().num_forwards
+    batch = x.expand(batch_size, -1, -1, -1).contiguous()
+
+    def floor():
+        with torch.no_grad():
+            for s in range(0, forwards, batch_size):
+                model(batch[: min(batch_size, forwards - s)])
+
+    return ours, floor, forwards
+
+
 def _cnn_rows(quick: bool, device: str) -> list[BenchRow]:
     from udl.interactions.official_port import official_interactions
 
@@ -69,20 +89,7 @@ def _cnn_rows(quick: bool, device: str) -> list[BenchRow]:
     batch_sizes = [400] if torch.device(device).type == "cpu" else [400, *GPU_BATCHES]
     rows: list[BenchRow] = []
     for bs in batch_sizes:
-        def ours(bs=bs):
-            return multi_order_interaction(model, x, label, players=16, pairs=pairs,
-                                           orders=orders, num_contexts=sz["contexts"],
-                                           baseline="zero", batch_size=bs,
-                                           generator=torch.Generator().manual_seed(1))
-
-        forwards = ours().num_forwards
-        floor_batch = x.expand(bs, -1, -1, -1).contiguous()
-
-        def floor(bs=bs, forwards=forwards, floor_batch=floor_batch):
-            with torch.no_grad():
-                for s in range(0, forwards, bs):
-                    model(floor_batch[: min(bs, forwards - s)])
-
+        ours, floor, forwards = ours_and_floor(model, x, label, pairs, orders, sz["contexts"], bs)
         repeat = 5 if quick or device != "cpu" else 2
         t_ours, t_floor = _interleaved([ours, floor], device, repeat)
         rows.append(BenchRow("interactions", f"{case}, batch {bs}", "udl.multi_order_interaction",
