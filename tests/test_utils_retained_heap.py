@@ -28,7 +28,9 @@ def faults_of_reallocation(mb=96):
 
 outside = [faults_of_reallocation() for _ in range(3)]
 with retained_heap(active=sys.argv[1] == "1") as active:
-    inside = [faults_of_reallocation() for _ in range(8)]
+    with retained_heap(active=sys.argv[1] == "1"):  # a nested block ends first ...
+        pass
+    inside = [faults_of_reallocation() for _ in range(8)]  # ... and the outer one still holds
 print(json.dumps({"active": active, "outside": outside, "inside": inside}))
 """
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 
 import torch
@@ -28,6 +29,8 @@ def torch_threads(num_threads: int | None) -> Iterator[None]:
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
 _GLIBC_MMAP_MAX_DEFAULT = 65536
 _INT_MAX = 2**31 - 1
+_retained_depth = 0
+_retained_lock = threading.Lock()
 
 
 def _glibc():
@@ -57,15 +60,22 @@ def retained_heap(active: bool = True) -> Iterator[bool]:
     Elsewhere than glibc/Linux, or with ``active=False``, this does nothing. Yields whether it is
     active.
     """
+    global _retained_depth
     libc = _glibc() if active else None
     if libc is None:
         yield False
         return
-    libc.mallopt(_M_MMAP_MAX, 0)
-    libc.mallopt(_M_TRIM_THRESHOLD, _INT_MAX)
+    with _retained_lock:  # nested or concurrent blocks: the outermost one sets and restores
+        if _retained_depth == 0:
+            libc.mallopt(_M_MMAP_MAX, 0)
+            libc.mallopt(_M_TRIM_THRESHOLD, _INT_MAX)
+        _retained_depth += 1
     try:
         yield True
     finally:
-        libc.mallopt(_M_MMAP_MAX, _GLIBC_MMAP_MAX_DEFAULT)
-        libc.mallopt(_M_TRIM_THRESHOLD, 128 * 1024)
-        libc.malloc_trim(0)
+        with _retained_lock:
+            _retained_depth -= 1
+            if _retained_depth == 0:
+                libc.mallopt(_M_MMAP_MAX, _GLIBC_MMAP_MAX_DEFAULT)
+                libc.mallopt(_M_TRIM_THRESHOLD, 128 * 1024)
+                libc.malloc_trim(0)
