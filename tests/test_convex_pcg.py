@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from _convex_data import planted as _planted
+from _convex_data import planted_problem
 
 import udl.convex as cx
 from udl.convex import solvers as S
@@ -16,16 +16,10 @@ from udl.convex.solvers import _subset_precond, convex_objective, solve_torch
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def _problem(n, d, P, seed):
-    X, y = _planted(n, d, seed)
-    D = cx.sample_patterns(X, P, generator=torch.Generator().manual_seed(seed))
-    return X, y, D
-
-
 @pytest.mark.parametrize("n,d,P,seed", [(150, 5, 60, 0), (300, 4, 20, 1)])
 def test_pcg_only_matches_clarabel_and_dense_ipm(n, d, P, seed):
     pytest.importorskip("cvxpy")
-    X, y, D = _problem(n, d, P, seed)
+    X, y, D = planted_problem(n, d, P, seed)
     ref = cx.ConvexReLU(1.0, patterns=D).fit(X, y).value
     tol = 1e-6
     _, _, dense = solve_torch(X, y, D, 1.0, "squared", tol=tol, method="ipm")
@@ -80,7 +74,7 @@ def test_subset_preconditioner_is_exact_on_its_patterns(n, d, k_all):
 
 
 def test_pcg_hybrid_uses_dense_steps_when_all_patterns_are_coupled():
-    X, y, D = _problem(200, 5, 40, 2)
+    X, y, D = planted_problem(200, 5, 40, 2)
     _, _, dense = solve_torch(X, y, D, 1.0, "squared", tol=1e-6, method="ipm")
     _, _, hyb = solve_torch(X, y, D, 1.0, "squared", tol=1e-6, method="pcg")
     assert hyb["status"] == "optimal"
@@ -90,7 +84,7 @@ def test_pcg_hybrid_uses_dense_steps_when_all_patterns_are_coupled():
 
 
 def test_pcg_options_are_checked():
-    X, y, D = _problem(60, 3, 10, 3)
+    X, y, D = planted_problem(60, 3, 10, 3)
     with pytest.raises(ValueError, match="'pcg'"):
         solve_torch(X, y, D, 1.0, "squared", method="cg")
     with pytest.raises(ValueError, match="squared"):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 from _convex_data import planted as _planted
+from _convex_data import planted_problem
 
 import udl.convex as cx
 from udl.convex import solvers as S
@@ -54,8 +55,7 @@ def test_max_step_reaches_the_boundary():
 @pytest.mark.parametrize("n,d,P,beta,seed", [(120, 5, 30, 1.0, 0), (200, 8, 60, 0.3, 1)])
 def test_soc_ipm_matches_clarabel_with_certified_gap(n, d, P, beta, seed):
     pytest.importorskip("cvxpy")
-    X, y = _planted(n, d, seed)
-    D = cx.sample_patterns(X, P, generator=torch.Generator().manual_seed(seed))
+    X, y, D = planted_problem(n, d, P, seed)
     ref = cx.ConvexReLU(beta, patterns=D).fit(X, y)
     tol = 1e-7
     U, V, info = S.solve_torch(X, y, D, beta, "squared", tol=tol, method="ipm")

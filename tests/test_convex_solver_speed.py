@@ -8,6 +8,7 @@ import warnings
 import pytest
 import torch
 from _convex_data import planted as _planted
+from _convex_data import planted_problem
 
 import udl.convex as cx
 from udl.convex.solvers import _interior_points, convex_objective, solve_torch
@@ -23,8 +24,7 @@ CASES = [(40, 4, 30, 0.5, 0), (120, 6, 60, 1.0, 1), (60, 10, 8, 0.2, 2), (200, 3
 def test_ipm_reaches_clarabel_optimum_and_its_gap_is_honest(n, d, P, beta, seed, tol):
     """Covers both Newton solvers (2Pd ≤ n: dense Cholesky; else Woodbury)."""
     pytest.importorskip("cvxpy")
-    X, y = _planted(n, d, seed)
-    D = cx.sample_patterns(X, P, generator=torch.Generator().manual_seed(seed))
+    X, y, D = planted_problem(n, d, P, seed)
     ref = cx.ConvexReLU(beta, patterns=D).fit(X, y)
     assert ref.status == "optimal"
     U, V, info = solve_torch(X, y, D, beta, "squared", tol=tol)

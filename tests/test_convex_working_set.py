@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from _convex_data import planted as _planted
+from _convex_data import planted_problem
 
 import udl.convex as cx
 from udl.convex.solvers import _dual_norms, auto_method, convex_objective, solve_torch
@@ -25,8 +26,7 @@ def _check_feasible(U, V, D, X):
 @pytest.mark.parametrize("n,d,P,beta,seed", [(150, 5, 60, 2.0, 0), (100, 4, 40, 0.5, 1)])
 def test_working_set_matches_clarabel_and_must_add_patterns(n, d, P, beta, seed):
     pytest.importorskip("cvxpy")
-    X, y = _planted(n, d, seed)
-    D = cx.sample_patterns(X, P, generator=torch.Generator().manual_seed(seed))
+    X, y, D = planted_problem(n, d, P, seed)
     ref = cx.ConvexReLU(beta, patterns=D).fit(X, y)
     tol = 1e-6
     # a working set of 3 patterns cannot hold the optimum: screening has to add patterns

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from collections.abc import Iterator
 
@@ -33,7 +34,8 @@ _retained_depth = 0
 _retained_lock = threading.Lock()
 
 
-def _glibc():
+@functools.lru_cache(maxsize=1)
+def _glibc():  # find_library runs ldconfig: once per process
     import ctypes
     import ctypes.util
     import sys

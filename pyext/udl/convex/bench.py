@@ -79,7 +79,7 @@ def _warm_up(device) -> None:
             ConvexReLU(1.0, patterns=D).fit(X, y)
 
 
-def _grid_cell(n, d, P, beta, device, limit) -> BenchRow:
+def _grid_cell(n, d, P, beta, device, limit, big_limit=BIG_LIMIT) -> BenchRow:
     """Time to a certified 1e-4 relative accuracy: torch solver vs cvxpy + Clarabel.
 
     Ours stops on its certified relative duality gap ≤ 1e-4 (IPM) — the returned blocks are
@@ -92,7 +92,6 @@ def _grid_cell(n, d, P, beta, device, limit) -> BenchRow:
     D = sample_patterns(X, P, generator=torch.Generator().manual_seed(1))
     P = D.shape[1]
     # ours gets BIG_LIMIT where Clarabel is not run (no ratio: the time to 1e-4 is the result)
-    big_limit = float(os.environ.get("UDL_CONVEX_LIMIT", BIG_LIMIT))
     our_limit = limit if n * P <= CLARABEL_MAX_NP else max(limit, big_limit)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -202,6 +201,7 @@ def _convex_vs_adam(m, runs, steps) -> BenchRow | None:
 def side_by_side(quick: bool, device: str) -> list[BenchRow]:
     old = torch.get_num_threads()
     rows: list[BenchRow] = []
+    big_limit = BIG_LIMIT
     try:
         if quick:
             grid = [(200, 10, 100)]
@@ -215,12 +215,14 @@ def side_by_side(quick: bool, device: str) -> list[BenchRow]:
             if only:
                 keep = {tuple(int(v) for v in c.split(",")) for c in only.split(";") if c}
                 grid = [c for c in grid if c in keep]
-            limit = min(150.0, float(os.environ.get("UDL_CONVEX_LIMIT", 150.0)))
+            cap = os.environ.get("UDL_CONVEX_LIMIT")
+            limit = 150.0 if cap is None else min(150.0, float(cap))
+            big_limit = BIG_LIMIT if cap is None else float(cap)
             scnn_cases = [(100, 5, 30), (200, 10, 50)]
             adam_cases = [(2, 10, 4000), (6, 10, 4000), (20, 10, 4000), (50, 10, 4000)]
         _warm_up(device)
         for n, d, P in grid:
-            rows.append(_grid_cell(n, d, P, 1.0, device, limit))
+            rows.append(_grid_cell(n, d, P, 1.0, device, limit, big_limit))
         for n, d, P in scnn_cases:
             row = _torch_vs_scnn(n, d, P, 1.0, device)
             if row is not None:
