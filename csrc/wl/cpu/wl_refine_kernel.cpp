@@ -301,37 +301,64 @@ bool build_halves(const int64_t* d, const int64_t* s, const int64_t* cd, int64_t
     std::vector<int64_t> cur, rows, by_deg, deg;
     const int64_t last = first_arc(e);
     int64_t a1 = first_arc(b);
+    int64_t fetched = a1;  // the arcs from here on are not prefetched yet
     for (int64_t k = b; k < e && halves.load(std::memory_order_relaxed); ++k) {
       const int64_t n0 = gptr[k], n = gptr[k + 1] - n0, a0 = a1;
       a1 = k + 1 == e ? last : gallop(a0, last, gptr[k + 1]);
+      // Each graph's arcs are a few cache lines that no hardware prefetcher sees coming (the scan
+      // jumps between the halves): fetch the next graphs' dst/src and the destination rows (for
+      // writing) while this one is built. A graph is ~1-2 KB, so two graphs ahead suffice.
+      for (const int64_t want = std::min(last, a1 + 2 * (a1 - a0)); fetched < want; fetched += 8) {
+        __builtin_prefetch(d + fetched);
+        __builtin_prefetch(s + fetched);
+        __builtin_prefetch(g.nbr.data() + fetched, 1);
+      }
       auto in_block = [n0, n](int64_t v) {  // n0 <= v < n0 + n
         return static_cast<uint64_t>(v) - static_cast<uint64_t>(n0) < static_cast<uint64_t>(n);
       };
       const int64_t h = (a1 - a0) / 2;
-      bool same = a1 >= a0 && (a1 - a0) % 2 == 0;
-      for (int64_t i = a0; same && i < a0 + h; ++i)
-        same = in_block(d[i]) && in_block(d[i + h]) &&
-               d[i + h] == s[i] && s[i + h] == d[i] && (!cd || cd[i + h] == cd[i]);
+      if (a1 < a0 || (a1 - a0) % 2 != 0) {
+        halves.store(false, std::memory_order_relaxed);
+        break;
+      }
+      // One pass over the first half L both tests the layout (arc i + h is arc i reversed, both
+      // ends in the graph's node range) and counts the degrees (edge {x, y} adds to both rows);
+      // without branches, so ids outside the block are counted in a sink slot (n + 1).
+      cur.assign(static_cast<size_t>(n + 2), 0);
+      bool same = true;
+      for (int64_t i = a0; i < a0 + h; ++i) {
+        const int64_t x = d[i], y = s[i];
+        const bool inx = in_block(x), iny = in_block(y);
+        same &= inx & iny & (d[i + h] == y) & (s[i + h] == x) & (!cd || cd[i + h] == cd[i]);
+        ++cur[inx ? x - n0 + 1 : n + 1];
+        ++cur[iny ? y - n0 + 1 : n + 1];
+      }
       if (!same) {
         halves.store(false, std::memory_order_relaxed);
         break;
       }
-      cur.assign(static_cast<size_t>(n + 1), 0);
-      for (int64_t a = a0; a < a1; ++a) ++cur[d[a] - n0 + 1];
       cur[0] = a0;
       for (int64_t i = 1; i <= n; ++i) cur[i] += cur[i - 1];
       std::copy(cur.begin(), cur.begin() + n, g.ptr.begin() + n0);
-      // By degree: the rows go to a local buffer first, so each line of nbr is written once.
-      if (by_degree) rows.resize(static_cast<size_t>(a1 - a0));
-      int64_t* out = by_degree ? rows.data() : g.nbr.data() + a0;  // arc a0 at out[0]
-      for (int64_t a = a0; a < a1; ++a) {
-        const int64_t pos = cur[d[a] - n0]++;
-        out[pos - a0] = s[a];
-        if (cd) g.code[pos] = cd[a];
+      // The rows are scattered into a local (L1-resident) buffer and then written to nbr in one
+      // sequential pass: scattered stores to memory not in cache each stall on a line fill. Arc i
+      // gives y to row x and (as arc i + h) x to row y: two counters in flight, so a run of one x
+      // in L (sorted by source) does not serialise the increments.
+      rows.resize(static_cast<size_t>(a1 - a0));
+      int64_t* out = rows.data();  // arc a0 at out[0]
+      for (int64_t i = a0; i < a0 + h; ++i) {
+        const int64_t x = d[i], y = s[i];
+        const int64_t px = cur[x - n0]++;
+        out[px - a0] = y;
+        const int64_t py = cur[y - n0]++;
+        out[py - a0] = x;
+        if (cd) g.code[px] = g.code[py] = cd[i];
       }
-      if (by_degree &&
-          !order_rows_by_degree(g, n0, n, a0, a1, rows, by_deg, cur, deg,
-                                sig2_fits.load(std::memory_order_relaxed) ? sig2.data() : nullptr))
+      if (!by_degree)
+        std::copy(rows.begin(), rows.end(), g.nbr.begin() + a0);
+      else if (!order_rows_by_degree(g, n0, n, a0, a1, rows, by_deg, cur, deg,
+                                     sig2_fits.load(std::memory_order_relaxed) ? sig2.data()
+                                                                               : nullptr))
         sig2_fits.store(false, std::memory_order_relaxed);
     }
   });
@@ -1095,7 +1122,9 @@ __attribute__((target_clones("avx2", "default"))) int64_t small_histogram(const 
   const int64_t padded = (n + 7) & ~int64_t(7);
   for (int64_t i = 0; i < n; ++i) x[i] = static_cast<int32_t>(a[i]);
   for (int64_t i = n; i < padded; ++i) x[i] = std::numeric_limits<int32_t>::max();  // never below
-  for (int64_t i = 0; i < n; ++i) {
+  // The padding slots get a position too (unused): a loop over n would leave a scalar remainder
+  // of up to 7 elements whose comparisons branch, and that remainder cost more than the rest.
+  for (int64_t i = 0; i < padded; ++i) {
     const int32_t xi = x[i];
     int32_t below = 0, equal = 0;
     for (int64_t j = 0; j < padded; ++j) {
@@ -1145,7 +1174,9 @@ std::tuple<at::Tensor, at::Tensor> wl_histogram_cpu(const at::Tensor& colors_,
               bad >= 0 ? c[bad] : 0, " at element ", bad);
   // Per graph: its distinct colours in ascending order and their counts, at vals/cnts[ptr[g]..],
   // then packed into the output.
-  std::vector<int64_t> vals(static_cast<size_t>(N)), cnts(static_cast<size_t>(N));
+  // Uninitialised (every slot read below is written first): zero-filling them cost a tenth.
+  std::unique_ptr<int64_t[]> vals(new int64_t[static_cast<size_t>(N)]);
+  std::unique_ptr<int64_t[]> cnts(new int64_t[static_cast<size_t>(N)]);
   std::vector<int64_t> nnz(B + 1, 0);
   const bool small_values = num_colors < std::numeric_limits<int32_t>::max();
   at::parallel_for(0, B, 64, [&](int64_t b, int64_t e) {
@@ -1153,8 +1184,8 @@ std::tuple<at::Tensor, at::Tensor> wl_histogram_cpu(const at::Tensor& colors_,
     for (int64_t g = b; g < e; ++g) {
       const int64_t* a = c + ptr[g];
       const int64_t n = ptr[g + 1] - ptr[g];
-      int64_t* val = vals.data() + ptr[g];
-      int64_t* cnt = cnts.data() + ptr[g];
+      int64_t* val = vals.get() + ptr[g];
+      int64_t* cnt = cnts.get() + ptr[g];
       if (n <= kSmallHistogram && small_values) {
         nnz[g + 1] = small_histogram(a, n, val, cnt);
         continue;
@@ -1191,8 +1222,8 @@ std::tuple<at::Tensor, at::Tensor> wl_histogram_cpu(const at::Tensor& colors_,
     for (int64_t g = b; g < e; ++g) {
       const int64_t m = nnz[g + 1] - nnz[g], o = nnz[g];
       std::fill(gi + o, gi + o + m, g);
-      std::copy(vals.data() + ptr[g], vals.data() + ptr[g] + m, ci + o);
-      std::copy(cnts.data() + ptr[g], cnts.data() + ptr[g] + m, cn + o);
+      std::copy(vals.get() + ptr[g], vals.get() + ptr[g] + m, ci + o);
+      std::copy(cnts.get() + ptr[g], cnts.get() + ptr[g] + m, cn + o);
     }
   });
   return {indices, counts};
