@@ -1134,7 +1134,10 @@ __attribute__((target_clones("avx2", "default"))) int64_t small_histogram(const 
     pos[i] = below;
     same[i] = equal;
   }
-  for (int64_t i = 0; i < n; ++i) mark[i] = 0;
+  for (int64_t i = 0; i < n; ++i) {  // the compaction below reads every slot
+    mark[i] = 0;
+    val[i] = cnt[i] = 0;
+  }
   for (int64_t i = 0; i < n; ++i) {  // copies of a value land on the same slot
     mark[pos[i]] = 1;
     val[pos[i]] = x[i];
@@ -1174,7 +1177,8 @@ std::tuple<at::Tensor, at::Tensor> wl_histogram_cpu(const at::Tensor& colors_,
               bad >= 0 ? c[bad] : 0, " at element ", bad);
   // Per graph: its distinct colours in ascending order and their counts, at vals/cnts[ptr[g]..],
   // then packed into the output.
-  // Uninitialised (every slot read below is written first): zero-filling them cost a tenth.
+  // Not zero-filled here (a tenth of the time on a batch of small graphs): each graph's part is
+  // written before it is read.
   std::unique_ptr<int64_t[]> vals(new int64_t[static_cast<size_t>(N)]);
   std::unique_ptr<int64_t[]> cnts(new int64_t[static_cast<size_t>(N)]);
   std::vector<int64_t> nnz(B + 1, 0);
