@@ -199,8 +199,8 @@ def side_by_side(quick: bool, device: str) -> list[BenchRow]:
 
         nxg = [_to_nx(e, k) for e, k in graphs]
         gc.collect()
-        # The median of three loops: on this shared machine one loop took 2.1 s in one run and
-        # 4.0 s in another, a spread larger than any speed-up being measured.
+        # The median of three loops: on this shared machine three loops in one process took
+        # 2.5-3.8 s. (Between processes the median itself still moved 2.3-3.6 s.)
         peer = time_fn(lambda: [nx_hash(G, rounds) for G in nxg], repeat=1 if quick else 3,
                        warmup=0)
         rows.append(BenchRow("wl", case, name, "loop of networkx wl_graph_hash", ours_b, peer,
