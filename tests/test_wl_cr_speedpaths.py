@@ -452,3 +452,123 @@ def test_signature_keys_after_the_degree_round(hub_degree, threads):
     ref = _torch_cr(ei[1].contiguous(), ei[0].contiguous(), torch.empty(0, dtype=torch.long),
                     torch.zeros(N, dtype=torch.long), 1)
     assert [h.tolist() for h in fast.history] == [r.tolist() for r in ref]
+
+
+def _small_simple_batch(count, seed, sizes=(0, 64), max_degree=15):
+    """Simple graphs of ``sizes[0]..sizes[1]`` nodes (graph 1 has exactly ``sizes[1]``), listed as
+    cat([e, e.flip(0)]), every degree <= ``max_degree``: the batches of the small-graph path."""
+    from torch_geometric.data import Batch, Data
+
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for i in range(count):
+        n = sizes[1] if i == 1 else int(torch.randint(sizes[0], sizes[1] + 1, (1,), generator=g))
+        m = int(torch.randint(0, 4 * n + 1, (1,), generator=g)) if n > 1 else 0
+        key = torch.unique(torch.randint(0, max(n * n, 1), (m,), generator=g))
+        a, b = key // max(n, 1), key % max(n, 1)
+        keep = a < b
+        a, b = a[keep].tolist(), b[keep].tolist()
+        deg = [0] * n
+        edges = []
+        for u, v in zip(a, b):
+            if deg[u] < max_degree and deg[v] < max_degree:
+                deg[u] += 1
+                deg[v] += 1
+                edges.append((u, v))
+        e = torch.tensor(edges, dtype=torch.long).reshape(-1, 2).t()
+        out.append(Data(edge_index=torch.cat([e, e.flip(0)], 1), num_nodes=n))
+    return Batch.from_data_list(out)
+
+
+def _reference_history(batch):
+    ei = batch.edge_index
+    return _torch_cr(ei[1].contiguous(), ei[0].contiguous(), torch.empty(0, dtype=torch.long),
+                     torch.zeros(batch.num_nodes, dtype=torch.long), 1)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_small_graph_batches_match_reference(threads):
+    # Batches of simple graphs of at most 64 nodes and degree at most 15 (with graphs of 0 and 1
+    # nodes, isolated nodes and one graph of exactly 64 nodes) run their first three rounds graph
+    # by graph; every round count, with and without history, against the independent reference.
+    batch = _small_simple_batch(700, 41)
+    assert int(batch.ptr.diff().max()) == 64
+    ref = _reference_history(batch)
+    assert len(ref) > 4  # rounds past the third continue on the general path
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads)
+        for r in [1, 2, 3, 4, None]:
+            res = wl.refine_batch(batch, rounds=r, return_history=True)
+            want = ref[: (len(ref) if r is None else r + 1)]
+            assert [h.tolist() for h in res.history[: len(want)]] == [w.tolist() for w in want]
+            plain = wl.refine_batch(batch, rounds=r)
+            assert plain.colors.tolist() == want[-1].tolist()
+            assert plain.colors_per_round == res.colors_per_round
+    finally:
+        torch.set_num_threads(old)
+
+
+def test_small_graph_batches_dense_rows_tie_on_truncated_keys():
+    # Thousands of round-2 colours: round-3 keys hold 4 items. Each hub (degree 15) sees 14 leaves
+    # and one path node w whose own neighbour x has degree 1, 2 or 3: all hubs share their round-2
+    # colour and the first 14 items of their round-3 rows, so their keys tie and only the last
+    # item (w's colour), read from the neighbour sets, tells them apart.
+    from torch_geometric.data import Batch, Data
+
+    graphs = _degree_capped_batch(600, 9, 15).to_data_list()
+    for i in range(30):
+        extra = i % 3  # x's extra leaves
+        hub, leaves, w, x = 0, list(range(1, 15)), 15, 16
+        edges = [(hub, u) for u in leaves] + [(hub, w), (w, x)]
+        edges += [(x, 17 + j) for j in range(extra)]
+        e = torch.tensor(edges).t()
+        graphs.append(Data(edge_index=torch.cat([e, e.flip(0)], 1), num_nodes=17 + extra))
+    batch = Batch.from_data_list(graphs)
+    res = wl.refine_batch(batch, rounds=3, return_history=True)
+    assert res.colors_per_round[2] > 1000
+    assert [h.tolist() for h in res.history] == [r.tolist() for r in _reference_history(batch)[:4]]
+    hubs = batch.ptr[600:-1]
+    assert len(set(res.colors[hubs].tolist())) == 3  # split by the last item only
+
+
+@pytest.mark.parametrize("change", ["65 nodes", "degree 16", "multi-edge", "self-loop"])
+def test_batches_just_outside_the_small_graph_path(change):
+    # One graph breaks one condition of the small-graph path: the batch takes the general path,
+    # with the same answer as the reference on the arcs as given.
+    from torch_geometric.data import Batch, Data
+
+    graphs = _small_simple_batch(60, 42).to_data_list()
+    e = graphs[5].edge_index[:, : graphs[5].edge_index.shape[1] // 2]
+    n = graphs[5].num_nodes
+    if change == "65 nodes":
+        n = 65
+        e = torch.cat([e, torch.tensor([[0], [64]])], 1)
+    elif change == "degree 16":
+        n = max(n, 17)
+        e = torch.cat([e, torch.stack([torch.full((16,), n - 1), torch.arange(16)])], 1)
+    elif change == "multi-edge":
+        e = torch.cat([e, e[:, :1]], 1)
+    else:
+        e = torch.cat([e, torch.tensor([[0], [0]])], 1)
+    graphs[5] = Data(edge_index=torch.cat([e, e.flip(0)], 1), num_nodes=n)
+    batch = Batch.from_data_list(graphs)
+    res = wl.refine_batch(batch, return_history=True)
+    assert [h.tolist() for h in res.history] == [r.tolist() for r in _reference_history(batch)]
+
+
+def test_small_graph_batches_stop_when_stable():
+    # Cycles only: one degree, stable before round 1. Cycles and a path: the rounds stop when
+    # nothing splits, inside the first three rounds.
+    import networkx as nx
+    from torch_geometric.data import Batch
+    from torch_geometric.utils import from_networkx
+
+    for graphs in ([nx.cycle_graph(5), nx.cycle_graph(7)],
+                   [nx.cycle_graph(6), nx.path_graph(4), nx.path_graph(4)],
+                   [nx.path_graph(3), nx.star_graph(4)]):
+        batch = Batch.from_data_list([from_networkx(G) for G in graphs])
+        ref = _reference_history(batch)
+        res = wl.refine_batch(batch, return_history=True)
+        assert [h.tolist() for h in res.history] == [r.tolist() for r in ref]
+        assert res.rounds == len(ref) - 1

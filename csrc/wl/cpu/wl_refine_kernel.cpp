@@ -37,6 +37,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <queue>
 #include <vector>
 
 #include "common/checks.h"
@@ -239,6 +240,43 @@ bool order_rows_by_degree(Adjacency& g, int64_t n0, int64_t n, int64_t a0, int64
   return true;
 }
 
+// The arc blocks of a batch whose arcs are grouped graph by graph (graph order, as a PyG Batch
+// stores them): graph k's arcs are taken to be [first_arc(k), first_arc(k+1)), first_arc(k) being
+// the first arc whose dst is >= gptr[k]. It is found by binary search at the start of a chunk of
+// graphs and by galloping from the previous boundary inside it (a few cache-resident probes per
+// graph instead of a scan of dst). The searches assume the grouping; the callers check every
+// block (all its dst in the graph's node range, the L ++ reverse(L) mirror, so its src too), which
+// holds for all blocks exactly when the assumption does.
+struct ArcBlocks {
+  const int64_t* d;
+  int64_t A;
+  const int64_t* gptr;
+  int64_t B;
+  int64_t bisect(int64_t lo, int64_t hi, int64_t t) const {  // first a in [lo, hi) with d[a] >= t
+    while (lo < hi) {
+      const int64_t mid = lo + (hi - lo) / 2;
+      if (d[mid] < t)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+    return lo;
+  }
+  int64_t gallop(int64_t lo, int64_t hi, int64_t t) const {  // the same, probing lo, lo+1, lo+3..
+    for (int64_t step = 1;; step *= 2) {
+      const int64_t probe = lo + step - 1;
+      if (probe >= hi) break;
+      if (d[probe] >= t) {
+        hi = probe;
+        break;
+      }
+      lo = probe + 1;
+    }
+    return bisect(lo, hi, t);
+  }
+  int64_t first_arc(int64_t k) const { return k == 0 ? 0 : k == B ? A : bisect(0, A, gptr[k]); }
+};
+
 // One graph, or a batch whose arcs are grouped graph by graph (graph order, as a PyG Batch stores
 // them), with each graph's arcs in the layout L ++ reverse(L) (per graph cat([e, e.flip(0)]), codes equal): every
 // graph is symmetric by construction, so its arcs are taken as given. Builds the neighbour lists
@@ -261,35 +299,7 @@ bool build_halves(const int64_t* d, const int64_t* s, const int64_t* cd, int64_t
     build_as_given(d, s, cd, A, N, g);
     return true;
   }
-  // Graph k's arcs are taken to be [first(k), first(k+1)) with first(k) = the first arc whose dst
-  // is >= gptr[k], found by binary search at the start of every chunk of graphs and by galloping
-  // from the previous boundary inside it (a few cache-resident probes per graph instead of a scan of
-  // dst). Those searches assume the arcs are grouped by graph; every block is then checked (all
-  // its dst in the graph's node range, the L ++ reverse(L) mirror, so its src too), which holds
-  // for all blocks exactly when the assumption does.
-  auto bisect = [&](int64_t lo, int64_t hi, int64_t t) {  // first a in [lo, hi) with d[a] >= t
-    while (lo < hi) {
-      const int64_t mid = lo + (hi - lo) / 2;
-      if (d[mid] < t)
-        lo = mid + 1;
-      else
-        hi = mid;
-    }
-    return lo;
-  };
-  auto gallop = [&](int64_t lo, int64_t hi, int64_t t) {  // the same, probing lo, lo+1, lo+3, ...
-    for (int64_t step = 1;; step *= 2) {
-      const int64_t probe = lo + step - 1;
-      if (probe >= hi) break;
-      if (d[probe] >= t) {
-        hi = probe;
-        break;
-      }
-      lo = probe + 1;
-    }
-    return bisect(lo, hi, t);
-  };
-  auto first_arc = [&](int64_t k) { return k == 0 ? 0 : k == B ? A : bisect(0, A, gptr[k]); };
+  const ArcBlocks blocks{d, A, gptr, B};
   // Per graph (cache-resident): the block and L ++ reverse(L) tests, then its rows.
   g.ptr.resize(static_cast<size_t>(N + 1));
   g.nbr.resize(static_cast<size_t>(A));
@@ -299,12 +309,12 @@ bool build_halves(const int64_t* d, const int64_t* s, const int64_t* cd, int64_t
   if (by_degree) sig2.resize(static_cast<size_t>(N));
   at::parallel_for(0, B, 64, [&](int64_t b, int64_t e) {
     std::vector<int64_t> cur, rows, by_deg, deg;
-    const int64_t last = first_arc(e);
-    int64_t a1 = first_arc(b);
+    const int64_t last = blocks.first_arc(e);
+    int64_t a1 = blocks.first_arc(b);
     int64_t fetched = a1;  // the arcs from here on are not prefetched yet
     for (int64_t k = b; k < e && halves.load(std::memory_order_relaxed); ++k) {
       const int64_t n0 = gptr[k], n = gptr[k + 1] - n0, a0 = a1;
-      a1 = k + 1 == e ? last : gallop(a0, last, gptr[k + 1]);
+      a1 = k + 1 == e ? last : blocks.gallop(a0, last, gptr[k + 1]);
       // Fetch the next graphs' dst/src and destination rows (for writing) while this one is
       // built: a graph is ~1-2 KB, so two graphs ahead. Measured: single-thread build of the
       // 10,000-graph batch 16.4 -> 14.9 ms (best of 60 calls) with it.
@@ -592,24 +602,30 @@ struct RowItems {
 };
 
 // Sorts class segment [b0, b1) of order by (degree, items) and flags the first node of every
-// distinct signature.
-template <typename Key, typename Item>
-void split_class(RoundState& st, int64_t b0, int64_t b1, const RowItems<Item>& item, int kfit) {
+// distinct signature. The records of the segment are gathered from the node-order keys, or are
+// already in place (`prefilled`, written by a counting sort). item(v, q) is item q of v's sorted row.
+template <typename Key, typename Items>
+void split_class(RoundState& st, int64_t b0, int64_t b1, const Items& item, int kfit,
+                 bool prefilled) {
   int64_t* order = st.order.data();
   uint8_t* flag = st.flag.data();
   const int64_t s = b1 - b0;
-  if (s == 1) {
-    flag[b0] = 1;
-    return;
-  }
+  using Item = decltype(item(int64_t(0), int64_t(0)));
   KeyBuffers<Key>& kb = st.keys(static_cast<Key*>(nullptr));
   KeyRec<Key>* rc = kb.rec.data() + b0;
+  if (s == 1) {
+    flag[b0] = 1;
+    if (prefilled) order[b0] = rc[0].v;
+    return;
+  }
   const Key* key = kb.key.data();
   Key any = 0, all = ~Key(0);
   for (int64_t i = 0; i < s; ++i) {
-    if (i + 16 < s) __builtin_prefetch(key + order[b0 + i + 16]);
-    const int64_t v = order[b0 + i];
-    rc[i] = KeyRec<Key>{key[v], v};
+    if (!prefilled) {
+      if (i + 16 < s) __builtin_prefetch(key + order[b0 + i + 16]);
+      const int64_t v = order[b0 + i];
+      rc[i] = KeyRec<Key>{key[v], v};
+    }
     any |= rc[i].key;
     all &= rc[i].key;
   }
@@ -717,8 +733,8 @@ void node_keys(Adjacency& g, const int64_t* c, int64_t N, uint64_t ub, RoundStat
 }
 
 // Every class sorted by (degree, items), in chunks of about N / (8T) members, in parallel.
-template <typename Key, typename Item>
-void split_classes(RoundState& st, int64_t N, const RowItems<Item>& item, int kfit) {
+template <typename Key, typename Items>
+void split_classes(RoundState& st, int64_t N, const Items& item, int kfit, bool prefilled = false) {
   const int64_t T = std::max<int64_t>(1, at::get_num_threads());
   KeyBuffers<Key>& kb = st.keys(static_cast<Key*>(nullptr));
   kb.rec.resize(N);
@@ -738,38 +754,14 @@ void split_classes(RoundState& st, int64_t N, const RowItems<Item>& item, int kf
   at::parallel_for(0, static_cast<int64_t>(chunk.size()) - 1, 1, [&](int64_t b, int64_t e) {
     for (int64_t q = b; q < e; ++q)
       for (int64_t k = chunk[q]; k < chunk[q + 1]; ++k)
-        split_class<Key, Item>(st, st.seg[k], st.seg[k + 1], item, kfit);
+        split_class<Key>(st, st.seg[k], st.seg[k + 1], item, kfit, prefilled);
   });
 }
 
-// One round: returns the number of distinct signatures D (>= C); when D > C writes the new
-// colours (rank of (own colour, degree, sorted items) among the distinct signatures of the call)
-// to next and advances the state.
-template <typename Item>
-int64_t partition_round(Adjacency& g, const int64_t* c, int64_t N, int64_t bound, int64_t C,
-                        int64_t num_codes, RoundState& st, bool last, int64_t* next) {
-  const int64_t* ptr = g.ptr.data();
-  const uint64_t ub = static_cast<uint64_t>(bound);
-  const uint64_t K = g.code.empty() ? 1 : static_cast<uint64_t>(num_codes);
-  const int item_bits = std::max(1, bit_width((K - 1) * ub + (ub - 1)));
-  st.flag.resize(N + 1);
-  // 64-bit keys unless they would truncate more than half of the nodes (truncated keys only cost
-  // where they tie).
-  const int kfit64 = (64 - st.len_bits) / item_bits;
-  const int64_t maxdeg = static_cast<int64_t>(st.deg_count.size()) - 2;
-  const bool narrow_keys =
-      kfit64 >= 1 && st.deg_count[std::min<int64_t>(kfit64, maxdeg) + 1] * 2 <= N;
-  const RowItems<Item> item{ptr, g.nbr.data(), g.code.empty() ? nullptr : g.code.data(), c, ub};
-  if (narrow_keys) {
-    node_keys<uint64_t, Item>(g, c, N, ub, st, item_bits, kfit64);
-    split_classes<uint64_t, Item>(st, N, item, kfit64);
-  } else {
-    const int kfit = (128 - st.len_bits) / item_bits;
-    node_keys<u128, Item>(g, c, N, ub, st, item_bits, kfit);
-    split_classes<u128, Item>(st, N, item, kfit);
-  }
-
-  // New ids = running count of first positions; stop when nothing split.
+// After split_classes: the new ids are the running count of the first positions of the distinct
+// signatures. Returns their number D; when D > C writes the ids to next and, unless `last`, the
+// classes of the next round (seg, act).
+int64_t number_classes(RoundState& st, int64_t N, int64_t C, bool last, int64_t* next) {
   uint8_t* flag = st.flag.data();
   flag[N] = 1;
   const int64_t chunks = chunk_count(N, 1 << 15);
@@ -807,6 +799,272 @@ int64_t partition_round(Adjacency& g, const int64_t* c, int64_t N, int64_t bound
   return D;
 }
 
+// One round: returns the number of distinct signatures D (>= C); when D > C writes the new
+// colours (rank of (own colour, degree, sorted items) among the distinct signatures of the call)
+// to next and advances the state.
+template <typename Item>
+int64_t partition_round(Adjacency& g, const int64_t* c, int64_t N, int64_t bound, int64_t C,
+                        int64_t num_codes, RoundState& st, bool last, int64_t* next) {
+  const int64_t* ptr = g.ptr.data();
+  const uint64_t ub = static_cast<uint64_t>(bound);
+  const uint64_t K = g.code.empty() ? 1 : static_cast<uint64_t>(num_codes);
+  const int item_bits = std::max(1, bit_width((K - 1) * ub + (ub - 1)));
+  st.flag.resize(N + 1);
+  // 64-bit keys unless they would truncate more than half of the nodes (truncated keys only cost
+  // where they tie).
+  const int kfit64 = (64 - st.len_bits) / item_bits;
+  const int64_t maxdeg = static_cast<int64_t>(st.deg_count.size()) - 2;
+  const bool narrow_keys =
+      kfit64 >= 1 && st.deg_count[std::min<int64_t>(kfit64, maxdeg) + 1] * 2 <= N;
+  const RowItems<Item> item{ptr, g.nbr.data(), g.code.empty() ? nullptr : g.code.data(), c, ub};
+  if (narrow_keys) {
+    node_keys<uint64_t, Item>(g, c, N, ub, st, item_bits, kfit64);
+    split_classes<uint64_t>(st, N, item, kfit64);
+  } else {
+    const int kfit = (128 - st.len_bits) / item_bits;
+    node_keys<u128, Item>(g, c, N, ub, st, item_bits, kfit);
+    split_classes<u128>(st, N, item, kfit);
+  }
+  return number_classes(st, N, C, last, next);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Batches of small graphs.
+//
+// From a uniform colouring without codes, a batch whose graphs all have at most 64 nodes and degrees
+// at most 15, have no loops or multi-edges and are listed graph by graph as L ++ reverse(L) (a PyG
+// Batch of simple graphs) runs its first three rounds graph by graph, without neighbour lists: a
+// node's neighbours are a 64-bit set over the positions of its graph's nodes in a per-graph order.
+// When that order is by colour, reading the set in ascending bit order lists the neighbours by
+// colour, so the sorted rows of a round cost no sort.
+//  * small_graphs_build (pass 1, per graph): the layout check, the degrees, the order by degree,
+//    the sets, and the key (degree, neighbour degrees ascending) of the round after the degree
+//    round, in the same 4-bit fields as order_rows_by_degree;
+//  * round 1: the rank of the degree; round 2: the rank of those keys (rank_signature_keys);
+//  * small_graphs_round3: per graph, the nodes re-ordered by round-2 colour and the sets moved to
+//    that order, then every node's key (degree, first items) packed as node_keys packs it; a
+//    counting sort by round-2 colour writes the class records in place and split_classes /
+//    number_classes finish the round as partition_round does (ties of truncated keys are broken
+//    on the items read from the sets).
+// Same signatures, same lexicographic ranks: the ids are those of the general path. Later rounds
+// continue on the general path from the round-3 colours.
+constexpr int64_t kSmallGraphNodes = 64;
+constexpr int64_t kSmallGraphDegree = 15;  // the round-2 key holds 16 fields of 4 bits
+
+struct SmallGraphs {
+  std::vector<uint64_t> nbrs;    // [N] neighbour set of v over the positions of its graph's order
+  std::vector<uint8_t> at;       // [N] at[n0 + p]: node n0 + at[n0 + p] is at position p of its graph
+  std::vector<int64_t> first;    // [N] first node n0 of v's graph
+  std::vector<int64_t> colour;   // [N] colour[n0 + p]: round-2 colour at position p (pass 3 order)
+  std::vector<uint64_t> key;     // [N] round-2 keys, then round-3 keys
+  int64_t deg_hist[kSmallGraphDegree + 1] = {};
+  int len_bits = 1;              // bits of the largest degree
+  size_t bytes() const {
+    return 8 * (nbrs.capacity() + first.capacity() + colour.capacity() + key.capacity()) +
+           at.capacity();
+  }
+};
+
+// Pass 1. Returns false, with nothing usable written, when the batch does not qualify.
+bool small_graphs_build(const int64_t* d, const int64_t* s, int64_t A, int64_t N,
+                        const int64_t* gptr, int64_t B, SmallGraphs& sg) {
+  if (A == 0 || B < 2 || N > (int64_t(1) << 25)) return false;  // colours below 2^25: small_ranks
+  for (int64_t k = 0; k < B; ++k)
+    if (gptr[k + 1] - gptr[k] > kSmallGraphNodes) return false;
+  const ArcBlocks blocks{d, A, gptr, B};
+  sg.nbrs.resize(N);
+  sg.at.resize(N);
+  sg.first.resize(N);
+  sg.key.resize(N);
+  std::atomic<bool> ok{true};
+  std::atomic<int64_t> hist[kSmallGraphDegree + 1] = {};
+  at::parallel_for(0, B, 64, [&](int64_t b, int64_t e) {
+    int64_t local_hist[kSmallGraphDegree + 1] = {};
+    const int64_t last = blocks.first_arc(e);
+    int64_t a1 = blocks.first_arc(b);
+    int64_t fetched = a1;
+    for (int64_t k = b; k < e && ok.load(std::memory_order_relaxed); ++k) {
+      const int64_t n0 = gptr[k], n = gptr[k + 1] - n0, a0 = a1;
+      a1 = k + 1 == e ? last : blocks.gallop(a0, last, gptr[k + 1]);
+      for (const int64_t want = std::min(last, a1 + 2 * (a1 - a0)); fetched < want; fetched += 8) {
+        __builtin_prefetch(d + fetched);
+        __builtin_prefetch(s + fetched);
+      }
+      auto in_block = [n0, n](int64_t v) {  // n0 <= v < n0 + n
+        return static_cast<uint64_t>(v) - static_cast<uint64_t>(n0) < static_cast<uint64_t>(n);
+      };
+      // The layout (as in build_halves, loops excluded) and the degrees, branch-free: ids outside
+      // the block count in a sink slot (n).
+      const int64_t h = (a1 - a0) / 2;
+      int32_t deg[kSmallGraphNodes + 1];
+      std::fill(deg, deg + n + 1, 0);
+      bool same = a1 >= a0 && (a1 - a0) % 2 == 0;
+      for (int64_t i = a0; i < a0 + h; ++i) {
+        const int64_t x = d[i], y = s[i];
+        const bool inx = in_block(x), iny = in_block(y);
+        same &= inx & iny & (x != y) & (d[i + h] == y) & (s[i + h] == x);
+        ++deg[inx ? x - n0 : n];
+        ++deg[iny ? y - n0 : n];
+      }
+      int32_t maxdeg = 0;
+      for (int64_t u = 0; u < n; ++u) maxdeg = std::max(maxdeg, deg[u]);
+      if (!same || maxdeg > kSmallGraphDegree) {
+        ok.store(false, std::memory_order_relaxed);
+        break;
+      }
+      // Positions by degree (a stable counting sort), then the sets over those positions.
+      int32_t off[kSmallGraphDegree + 2] = {};
+      for (int64_t u = 0; u < n; ++u) ++off[deg[u] + 1];
+      for (int64_t q = 1; q <= kSmallGraphDegree + 1; ++q) off[q] += off[q - 1];
+      uint8_t pos[kSmallGraphNodes];
+      int32_t deg_at[kSmallGraphNodes];
+      uint8_t* at = sg.at.data() + n0;
+      for (int64_t u = 0; u < n; ++u) {
+        const int32_t p = off[deg[u]]++;
+        pos[u] = static_cast<uint8_t>(p);
+        at[p] = static_cast<uint8_t>(u);
+        deg_at[p] = deg[u];
+      }
+      uint64_t m[kSmallGraphNodes];
+      std::fill(m, m + n, 0);
+      uint64_t repeated = 0;  // a repeated edge finds its bit already set
+      for (int64_t i = a0; i < a0 + h; ++i) {
+        const int64_t x = d[i] - n0, y = s[i] - n0;
+        const uint64_t bit_y = uint64_t(1) << pos[y];
+        repeated |= m[x] & bit_y;
+        m[x] |= bit_y;
+        m[y] |= uint64_t(1) << pos[x];
+      }
+      if (repeated) {
+        ok.store(false, std::memory_order_relaxed);
+        break;
+      }
+      for (int64_t u = 0; u < n; ++u) {
+        uint64_t key = static_cast<uint64_t>(deg[u]) << 60;
+        int sh = 56;
+        for (uint64_t bits = m[u]; bits; bits &= bits - 1, sh -= 4)
+          key |= static_cast<uint64_t>(deg_at[__builtin_ctzll(bits)]) << sh;
+        sg.key[n0 + u] = key;
+        sg.nbrs[n0 + u] = m[u];
+        sg.first[n0 + u] = n0;
+        ++local_hist[deg[u]];
+      }
+    }
+    for (int64_t q = 0; q <= kSmallGraphDegree; ++q)
+      if (local_hist[q]) hist[q].fetch_add(local_hist[q], std::memory_order_relaxed);
+  });
+  if (!ok.load()) return false;
+  int64_t maxdeg = 0;
+  for (int64_t q = 0; q <= kSmallGraphDegree; ++q) {
+    sg.deg_hist[q] = hist[q].load();
+    if (sg.deg_hist[q]) maxdeg = q;
+  }
+  sg.len_bits = std::max(1, bit_width(static_cast<uint64_t>(maxdeg)));
+  return true;
+}
+
+// Round 1 of the small-graph path: the rank of the degree among the distinct degrees.
+int64_t small_graphs_round1(const SmallGraphs& sg, int64_t N, int64_t* next) {
+  int64_t rank[kSmallGraphDegree + 1];
+  int64_t D = 0;
+  for (int64_t q = 0; q <= kSmallGraphDegree; ++q) {
+    rank[q] = D;
+    D += sg.deg_hist[q] > 0 ? 1 : 0;
+  }
+  const uint64_t* key = sg.key.data();
+  at::parallel_for(0, N, 1 << 14, [&](int64_t b, int64_t e) {
+    for (int64_t v = b; v < e; ++v) next[v] = rank[key[v] >> 60];
+  });
+  return D;
+}
+
+// Positions of x[0..n) (n <= 64, values < 2^25) in ascending order, ties in index order (a
+// permutation), from all-pairs comparisons of the distinct 32-bit keys x * 64 + index over a padded
+// copy: branch-free vector code (as in small_histogram).
+__attribute__((target_clones("avx2", "default"))) void small_ranks(const int32_t* x, int64_t n,
+                                                                     uint8_t* pos) {
+  alignas(32) int32_t y[kSmallGraphNodes];
+  const int64_t padded = (n + 7) & ~int64_t(7);
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * 64 + static_cast<int32_t>(i);
+  for (int64_t i = n; i < padded; ++i) y[i] = std::numeric_limits<int32_t>::max();
+  for (int64_t i = 0; i < n; ++i) {
+    const int32_t yi = y[i];
+    int32_t below = 0;
+    for (int64_t j = 0; j < padded; ++j) below += y[j] < yi ? 1 : 0;
+    pos[i] = static_cast<uint8_t>(below);
+  }
+}
+
+// Item q of v's row by colour, read from its set (pass 3 order): the tie-breaks of split_class.
+struct SmallGraphItems {
+  const uint64_t* nbrs;
+  const int64_t* first;
+  const int64_t* colour;
+  int64_t operator()(int64_t v, int64_t q) const {
+    uint64_t bits = nbrs[v];
+    for (int64_t i = 0; i < q; ++i) bits &= bits - 1;
+    return colour[first[v] + __builtin_ctzll(bits)];
+  }
+};
+
+// Round 3 of the small-graph path from the round-2 colours c (C of them): pass 3, then the classes
+// of c split by key. Returns the number of distinct signatures; writes the ids to next when it
+// is above C.
+int64_t small_graphs_round3(SmallGraphs& sg, const int64_t* gptr, int64_t B, const int64_t* c,
+                            int64_t N, int64_t C, RoundState& st, int64_t* next) {
+  const int item_bits = std::max(1, bit_width(static_cast<uint64_t>(C - 1)));
+  const int len_bits = sg.len_bits;
+  const int kfit = (64 - len_bits) / item_bits;  // >= 1: C <= N <= 2^25
+  uint64_t* nbrs = sg.nbrs.data();
+  uint64_t* key = sg.key.data();
+  sg.colour.resize(N);
+  at::parallel_for(0, B, 64, [&](int64_t b, int64_t e) {
+    int32_t x[kSmallGraphNodes];
+    uint8_t pos[kSmallGraphNodes], at2[kSmallGraphNodes];
+    for (int64_t k = b; k < e; ++k) {
+      const int64_t n0 = gptr[k], n = gptr[k + 1] - n0;
+      if (n == 0) continue;
+      uint8_t* at = sg.at.data() + n0;
+      int64_t* colour = sg.colour.data() + n0;
+      for (int64_t p = 0; p < n; ++p) x[p] = static_cast<int32_t>(c[n0 + at[p]]);
+      small_ranks(x, n, pos);
+      for (int64_t p = 0; p < n; ++p) {
+        at2[pos[p]] = at[p];
+        colour[pos[p]] = x[p];
+      }
+      for (int64_t u = 0; u < n; ++u) {
+        uint64_t moved = 0;
+        for (uint64_t bits = nbrs[n0 + u]; bits; bits &= bits - 1)
+          moved |= uint64_t(1) << pos[__builtin_ctzll(bits)];
+        nbrs[n0 + u] = moved;
+        const int64_t degree = static_cast<int64_t>(key[n0 + u] >> 60);  // the round-2 key's
+        const int64_t fit = std::min<int64_t>(degree, kfit);
+        uint64_t acc = static_cast<uint64_t>(degree);
+        uint64_t bits = moved;
+        for (int64_t q = 0; q < fit; ++q, bits &= bits - 1)
+          acc = (acc << item_bits) | static_cast<uint64_t>(colour[__builtin_ctzll(bits)]);
+        key[n0 + u] = acc << (64 - len_bits - fit * item_bits);
+      }
+      std::copy(at2, at2 + n, at);
+    }
+  });
+  // The class records in place: nodes by colour (stable), each with its key (split_class writes
+  // the order from them).
+  st.order.resize(N);
+  st.flag.resize(N + 1);
+  st.len_bits = len_bits;
+  KeyBuffers<uint64_t>& kb = st.k64;
+  kb.rec.resize(N);
+  KeyRec<uint64_t>* rec = kb.rec.data();
+  const std::vector<int64_t> ptr = counting_sort(
+      N, C, [&](int64_t v) { return c[v]; },
+      [&](int64_t v, int64_t p) { rec[p] = KeyRec<uint64_t>{key[v], v}; });
+  st.seg.assign(ptr.begin(), ptr.end());  // every colour below C is used
+  const SmallGraphItems items{nbrs, sg.first.data(), sg.colour.data()};
+  split_classes<uint64_t>(st, N, items, kfit, /*prefilled=*/true);
+  return number_classes(st, N, C, /*last=*/true, next);
+}
+
 // Buffers of one call, kept for the next call (up to kWorkspaceCacheBytes): on machines where first
 // touching fresh memory is slow (page faults), repeated calls on batches of similar size then run
 // without any. Concurrent calls each get their own workspace.
@@ -815,10 +1073,11 @@ struct Workspace {
   RoundState st;
   std::vector<int64_t> cur, next;
   std::vector<uint64_t> sig2;  // [N] signature keys of the round after the degree round
+  SmallGraphs small;
   size_t bytes() const {
     return 8 * (g.ptr.capacity() + g.nbr.capacity() + g.code.capacity() + cur.capacity() +
                 next.capacity() + sig2.capacity()) +
-           st.bytes();
+           st.bytes() + small.bytes();
   }
 };
 constexpr size_t kWorkspaceCacheBytes = size_t(128) << 20;
@@ -879,69 +1138,89 @@ int64_t degree_round(const Adjacency& g, const std::vector<int64_t>& deg_hist, i
   return D;
 }
 
-// The round after the degree round from the signature keys of the build (order_rows_by_degree):
-// the new colour is the rank of the node's key among the distinct keys. Graphs of bounded degree
-// have few distinct keys, so instead of sorting the nodes each chunk of nodes is deduplicated in
-// a small (cache-resident) hash table, only the distinct keys are sorted, and every node then
-// reads its rank through its chunk's table. Returns the number of distinct keys.
+// The round after the degree round from the signature keys of the build (order_rows_by_degree or
+// small_graphs_build): the new colour is the rank of the node's key among the distinct keys. Graphs
+// of bounded degree have few distinct keys, so instead of sorting the nodes each chunk of nodes is
+// deduplicated in a small (cache-resident) hash table, only the distinct keys of each chunk are
+// sorted and merged, and every node then reads its rank through its chunk's table. Returns the
+// number of distinct keys.
 int64_t rank_signature_keys(const uint64_t* key, int64_t N, int64_t* next) {
   const int64_t chunks = chunk_count(N, 1 << 14);
+  struct Slot {
+    uint64_t key;
+    int64_t id;  // -1: empty
+  };
   struct Table {
-    std::vector<uint64_t> slot_key;
-    std::vector<int64_t> slot_id;  // -1: empty
+    std::vector<Slot> slot;  // a power of two, at most half full
     std::vector<uint64_t> distinct;  // id -> key
     uint64_t mask = 0;
     void grow() {
-      size_t cap = 4096;  // a power of two, at most half full after inserting
-      while (cap < 4 * distinct.size()) cap *= 2;
-      slot_key.assign(cap, 0);
-      slot_id.assign(cap, -1);
+      size_t cap = 1 << 12;
+      while (cap < 2 * distinct.size() + 2) cap *= 2;
+      slot.assign(cap, Slot{0, -1});
       mask = cap - 1;
       for (size_t i = 0; i < distinct.size(); ++i) place(distinct[i], static_cast<int64_t>(i));
     }
     int64_t place(uint64_t k, int64_t id) {  // the id of k, inserting it as `id` if new
       for (uint64_t h = wl::mix64(k) & mask;; h = (h + 1) & mask) {
-        if (slot_id[h] < 0) {
-          slot_key[h] = k;
-          slot_id[h] = id;
+        if (slot[h].id < 0) {
+          slot[h] = Slot{k, id};
           return id;
         }
-        if (slot_key[h] == k) return slot_id[h];
+        if (slot[h].key == k) return slot[h].id;
       }
     }
     int64_t id_of(uint64_t k) {
       const int64_t id = place(k, static_cast<int64_t>(distinct.size()));
       if (id == static_cast<int64_t>(distinct.size())) {
         distinct.push_back(k);
-        if (2 * distinct.size() > slot_id.size()) grow();
+        if (2 * distinct.size() > slot.size()) grow();
       }
       return id;
     }
   };
   std::vector<Table> tables(static_cast<size_t>(chunks));
+  // Per chunk: local ids, then the distinct keys as (key, local id) in key order.
+  std::vector<std::vector<std::pair<uint64_t, int64_t>>> sorted(static_cast<size_t>(chunks));
   at::parallel_for(0, chunks, 1, [&](int64_t b, int64_t e) {
     for (int64_t t = b; t < e; ++t) {
       Table& tab = tables[t];
       tab.grow();
       for (int64_t v = N * t / chunks, hi = N * (t + 1) / chunks; v < hi; ++v)
         next[v] = tab.id_of(key[v]);
+      auto& srt = sorted[t];
+      srt.resize(tab.distinct.size());
+      for (size_t i = 0; i < srt.size(); ++i) srt[i] = {tab.distinct[i], static_cast<int64_t>(i)};
+      std::sort(srt.begin(), srt.end());
     }
   });
-  std::vector<uint64_t> all;
-  for (const Table& tab : tables) all.insert(all.end(), tab.distinct.begin(), tab.distinct.end());
-  std::sort(all.begin(), all.end());
-  all.erase(std::unique(all.begin(), all.end()), all.end());
+  // Merge the chunks' sorted keys (a heap of the chunks' next keys): the rank of a key is the
+  // number of distinct smaller keys.
+  std::vector<std::vector<int64_t>> rank(static_cast<size_t>(chunks));
+  std::vector<size_t> at(static_cast<size_t>(chunks), 0);
+  using Head = std::pair<uint64_t, int64_t>;  // (key, chunk)
+  std::priority_queue<Head, std::vector<Head>, std::greater<Head>> heads;
+  for (int64_t t = 0; t < chunks; ++t) {
+    rank[t].resize(sorted[t].size());
+    if (!sorted[t].empty()) heads.push({sorted[t][0].first, t});
+  }
+  int64_t D = 0;  // distinct keys merged so far
+  uint64_t last = 0;
+  while (!heads.empty()) {
+    const auto [k, t] = heads.top();
+    heads.pop();
+    if (D == 0 || k != last) ++D;
+    last = k;
+    rank[t][sorted[t][at[t]].second] = D - 1;
+    if (++at[t] < sorted[t].size()) heads.push({sorted[t][at[t]].first, t});
+  }
   at::parallel_for(0, chunks, 1, [&](int64_t b, int64_t e) {
     for (int64_t t = b; t < e; ++t) {
-      const Table& tab = tables[t];
-      std::vector<int64_t> rank(tab.distinct.size());
-      for (size_t i = 0; i < rank.size(); ++i)
-        rank[i] = std::lower_bound(all.begin(), all.end(), tab.distinct[i]) - all.begin();
-      for (int64_t v = N * t / chunks, hi = N * (t + 1) / chunks; v < hi; ++v)
-        next[v] = rank[next[v]];
+      const int64_t* r = rank[t].data();
+      for (int64_t v = N * t / chunks, hi = N * (t + 1) / chunks; v < hi; ++v) next[v] = r[next[v]];
     }
   });
-  return static_cast<int64_t>(all.size());
+  return D;
 }
 
 }  // namespace
@@ -1005,39 +1284,55 @@ std::tuple<at::Tensor, at::Tensor> wl_refine_cpu(const at::Tensor& dst_, const a
   std::unique_ptr<Workspace> ws = take_workspace();
   Adjacency& g = ws->g;
   int64_t C = uniform ? 1 : wl::count_distinct(c0, N, N);
-  // The L ++ reverse(L) layouts check the arc ranges themselves; everything else is checked here.
   // From a uniform colouring without codes, the first round is the degree round.
   const bool degree_first = C == 1 && !cd && max_rounds != 0;
+  // A batch of small simple graphs runs its first three rounds graph by graph, without neighbour
+  // lists (see SmallGraphs); the lists are built only if a later round needs them.
+  const bool small = degree_first && arc_mode == 2 &&
+                     small_graphs_build(d, s, A, N, gptr, B, ws->small);
   bool have_sig2 = false;  // the build wrote the keys of the round after the degree round
-  if (arc_mode != 2 ||
-      !build_halves(d, s, cd, A, N, gptr, B, degree_first, g, ws->sig2, have_sig2)) {
-    const int64_t bad_arc =
-        first_bad(A, [&](int64_t a) { return d[a] < 0 || d[a] >= N || s[a] < 0 || s[a] >= N; });
-    if (bad_arc >= 0) {
-      const int64_t a = bad_arc;
-      TORCH_CHECK(d[a] >= 0 && d[a] < N, "dst must lie in [0, N=", N, "), got ", d[a], " at arc ",
-                  a);
-      TORCH_CHECK(false, "src must lie in [0, N=", N, "), got ", s[a], " at arc ", a);
-    }
-    if (arc_mode == 0) {
-      build_as_given(d, s, cd, A, N, g);
-    } else if (arc_mode == 1) {
-      g = build_undirected(d, s, cd, A, N);
-    } else {
-      if (B > 1) {
-        std::vector<int64_t> graph_of(N);
-        at::parallel_for(0, B, 256, [&](int64_t b, int64_t e) {
-          for (int64_t k = b; k < e; ++k)
-            std::fill(graph_of.begin() + gptr[k], graph_of.begin() + gptr[k + 1], k);
-        });
-        const int64_t cross =
-            first_bad(A, [&](int64_t a) { return graph_of[d[a]] != graph_of[s[a]]; });
-        TORCH_CHECK(cross < 0, "dst/src: arc ", cross, " (", s[cross < 0 ? 0 : cross], " -> ",
-                    d[cross < 0 ? 0 : cross], ") joins nodes of different graphs of graph_ptr");
+  std::vector<int64_t> deg_hist;
+  RoundState& st = ws->st;
+  // The L ++ reverse(L) layouts check the arc ranges themselves; everything else is checked here.
+  auto build = [&]() {
+    if (arc_mode != 2 || !build_halves(d, s, cd, A, N, gptr, B, degree_first && !small, g,
+                                       ws->sig2, have_sig2)) {
+      const int64_t bad_arc = first_bad(
+          A, [&](int64_t a) { return d[a] < 0 || d[a] >= N || s[a] < 0 || s[a] >= N; });
+      if (bad_arc >= 0) {
+        const int64_t a = bad_arc;
+        TORCH_CHECK(d[a] >= 0 && d[a] < N, "dst must lie in [0, N=", N, "), got ", d[a],
+                    " at arc ", a);
+        TORCH_CHECK(false, "src must lie in [0, N=", N, "), got ", s[a], " at arc ", a);
       }
-      g = build_auto(d, s, cd, A, N, gptr, B);
+      if (arc_mode == 0) {
+        build_as_given(d, s, cd, A, N, g);
+      } else if (arc_mode == 1) {
+        g = build_undirected(d, s, cd, A, N);
+      } else {
+        if (B > 1) {
+          std::vector<int64_t> graph_of(N);
+          at::parallel_for(0, B, 256, [&](int64_t b, int64_t e) {
+            for (int64_t k = b; k < e; ++k)
+              std::fill(graph_of.begin() + gptr[k], graph_of.begin() + gptr[k + 1], k);
+          });
+          const int64_t cross =
+              first_bad(A, [&](int64_t a) { return graph_of[d[a]] != graph_of[s[a]]; });
+          TORCH_CHECK(cross < 0, "dst/src: arc ", cross, " (", s[cross < 0 ? 0 : cross], " -> ",
+                      d[cross < 0 ? 0 : cross], ") joins nodes of different graphs of graph_ptr");
+        }
+        g = build_auto(d, s, cd, A, N, gptr, B);
+      }
     }
-  }
+    deg_hist = degree_histogram(g.ptr.data(), N);
+    const int64_t maxdeg = static_cast<int64_t>(deg_hist.size()) - 1;
+    st.len_bits = std::max(1, bit_width(static_cast<uint64_t>(maxdeg)));
+    // deg_count[k] = number of nodes of degree >= k (so deg_count[k + 1]: degree > k)
+    st.deg_count.assign(static_cast<size_t>(maxdeg + 2), 0);
+    for (int64_t k = maxdeg; k >= 0; --k) st.deg_count[k] = st.deg_count[k + 1] + deg_hist[k];
+  };
+  bool built = !small;
+  if (built) build();
 
   std::vector<at::Tensor> history;
   std::vector<int64_t> counts;
@@ -1050,15 +1345,6 @@ std::tuple<at::Tensor, at::Tensor> wl_refine_cpu(const at::Tensor& dst_, const a
   int64_t bound = (uniform ? c0[0] : *std::max_element(c0, c0 + N)) + 1;
   if (return_history) history.push_back(colors0.clone());
   counts.push_back(C);
-  RoundState& st = ws->st;
-  const std::vector<int64_t> deg_hist = degree_histogram(g.ptr.data(), N);
-  {
-    const int64_t maxdeg = static_cast<int64_t>(deg_hist.size()) - 1;
-    st.len_bits = std::max(1, bit_width(static_cast<uint64_t>(maxdeg)));
-    // deg_count[k] = number of nodes of degree >= k (so deg_count[k + 1]: degree > k)
-    st.deg_count.assign(static_cast<size_t>(maxdeg + 2), 0);
-    for (int64_t k = maxdeg; k >= 0; --k) st.deg_count[k] = st.deg_count[k + 1] + deg_hist[k];
-  }
   bool ordered = false;  // st holds the classes of cur
   int64_t rounds = 0;
   const uint64_t K = cd ? static_cast<uint64_t>(num_codes) : 1;
@@ -1068,7 +1354,16 @@ std::tuple<at::Tensor, at::Tensor> wl_refine_cpu(const at::Tensor& dst_, const a
                     : c == ws->cur.data()   ? ws->next.data()
                                             : ws->cur.data();
     int64_t D;
-    if (C == 1 && g.code.empty()) {
+    if (small && rounds < 3) {
+      D = rounds == 0   ? small_graphs_round1(ws->small, N, next)
+          : rounds == 1 ? rank_signature_keys(ws->small.key.data(), N, next)
+                        : small_graphs_round3(ws->small, gptr, B, c, N, C, st, next);
+      ordered = false;
+    } else if (!built) {  // after the small-graph rounds
+      build();
+      built = true;
+      continue;
+    } else if (C == 1 && g.code.empty()) {
       D = degree_round(g, deg_hist, N, next);
       ordered = false;
     } else if (have_sig2 && rounds == 1) {
