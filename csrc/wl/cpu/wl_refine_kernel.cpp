@@ -556,15 +556,34 @@ inline int digit(Key k, int sh) {
   return static_cast<int>((k >> sh) & 0xff);
 }
 
-// Stable LSD radix sort of a[0..n) by key over the 8-bit digits in which the keys differ; the
-// counts of all those digits come from one pass over the records.
+inline int lowest_bit(uint64_t x) { return __builtin_ctzll(x); }
+inline int lowest_bit(u128 x) {
+  const uint64_t lo = static_cast<uint64_t>(x);
+  return lo ? __builtin_ctzll(lo) : 64 + __builtin_ctzll(static_cast<uint64_t>(x >> 64));
+}
+
+// The 8-bit windows of a radix sort over the bits in which the keys differ (`varying`, nonzero):
+// from the lowest varying bit up, each window starts at the lowest varying bit not yet covered.
+// Keys pack items of any width, so their varying bits (mostly an item's low bits) need not align
+// with bytes. Returns the number of windows, their shifts in shifts[].
+template <typename Key>
+int radix_windows(Key varying, int* shifts) {
+  int m = 0;
+  while (varying != 0) {
+    const int lo = lowest_bit(varying);
+    shifts[m++] = lo;
+    varying &= lo + 8 >= static_cast<int>(8 * sizeof(Key)) ? Key(0) : ~Key(0) << (lo + 8);
+  }
+  return m;
+}
+
+// Stable LSD radix sort of a[0..n) by key over the 8-bit windows covering the bits in which the
+// keys differ; the counts of all windows come from one pass over the records.
 template <typename Key>
 void radix_sort(KeyRec<Key>* a, KeyRec<Key>* tmp, int64_t n, Key varying) {
   constexpr int kDigits = static_cast<int>(sizeof(Key));
   int shifts[kDigits];
-  int m = 0;
-  for (int sh = 0; sh < 8 * kDigits; sh += 8)
-    if (digit(varying, sh) != 0) shifts[m++] = sh;
+  const int m = radix_windows(varying, shifts);
   int64_t cnt[kDigits][256] = {};
   for (int64_t i = 0; i < n; ++i)
     for (int q = 0; q < m; ++q) ++cnt[q][digit(a[i].key, shifts[q])];
@@ -634,9 +653,8 @@ void split_class(RoundState& st, int64_t b0, int64_t b1, const Items& item, int 
     return x.key < y.key || (x.key == y.key && x.v < y.v);
   };
   if (varying != 0) {
-    int digits = 0;
-    for (int sh = 0; sh < static_cast<int>(8 * sizeof(Key)); sh += 8)
-      digits += digit(varying, sh) != 0 ? 1 : 0;
+    int shifts[sizeof(Key)];
+    const int digits = radix_windows(varying, shifts);
     if (s > 48 && 2 * digits <= bit_width(static_cast<uint64_t>(s)) + 4)
       radix_sort(rc, kb.tmp.data() + b0, s, varying);
     else
@@ -854,14 +872,12 @@ constexpr int64_t kSmallGraphDegree = 15;  // the round-2 key holds 16 fields of
 struct SmallGraphs {
   std::vector<uint64_t> nbrs;    // [N] neighbour set of v over the positions of its graph's order
   std::vector<uint8_t> at;       // [N] at[n0 + p]: node n0 + at[n0 + p] is at position p of its graph
-  std::vector<int64_t> first;    // [N] first node n0 of v's graph
-  std::vector<int64_t> colour;   // [N] colour[n0 + p]: round-2 colour at position p (pass 3 order)
+  std::vector<int32_t> colour;   // [N] colour[n0 + p]: round-2 colour at position p (pass 3 order)
   std::vector<uint64_t> key;     // [N] round-2 keys, then round-3 keys
   int64_t deg_hist[kSmallGraphDegree + 1] = {};
   int len_bits = 1;              // bits of the largest degree
   size_t bytes() const {
-    return 8 * (nbrs.capacity() + first.capacity() + colour.capacity() + key.capacity()) +
-           at.capacity();
+    return 8 * (nbrs.capacity() + key.capacity()) + 4 * colour.capacity() + at.capacity();
   }
 };
 
@@ -874,7 +890,6 @@ bool small_graphs_build(const int64_t* d, const int64_t* s, int64_t A, int64_t N
   const ArcBlocks blocks{d, A, gptr, B};
   sg.nbrs.resize(N);
   sg.at.resize(N);
-  sg.first.resize(N);
   sg.key.resize(N);
   std::atomic<bool> ok{true};
   std::atomic<int64_t> hist[kSmallGraphDegree + 1] = {};
@@ -946,7 +961,6 @@ bool small_graphs_build(const int64_t* d, const int64_t* s, int64_t A, int64_t N
           key |= static_cast<uint64_t>(deg_at[__builtin_ctzll(bits)]) << sh;
         sg.key[n0 + u] = key;
         sg.nbrs[n0 + u] = m[u];
-        sg.first[n0 + u] = n0;
         ++local_hist[deg[u]];
       }
     }
@@ -995,15 +1009,18 @@ __attribute__((target_clones("avx2", "default"))) void small_ranks(const int32_t
   }
 }
 
-// Item q of v's row by colour, read from its set (pass 3 order): the tie-breaks of split_class.
+// Item q of v's row by colour, read from its set (pass 3 order): the tie-breaks of split_class
+// (rare enough that v's graph is found by binary search).
 struct SmallGraphItems {
   const uint64_t* nbrs;
-  const int64_t* first;
-  const int64_t* colour;
+  const int64_t* gptr;
+  int64_t B;
+  const int32_t* colour;
   int64_t operator()(int64_t v, int64_t q) const {
+    const int64_t n0 = *(std::upper_bound(gptr, gptr + B + 1, v) - 1);
     uint64_t bits = nbrs[v];
     for (int64_t i = 0; i < q; ++i) bits &= bits - 1;
-    return colour[first[v] + __builtin_ctzll(bits)];
+    return colour[n0 + __builtin_ctzll(bits)];
   }
 };
 
@@ -1025,7 +1042,7 @@ int64_t small_graphs_round3(SmallGraphs& sg, const int64_t* gptr, int64_t B, con
       const int64_t n0 = gptr[k], n = gptr[k + 1] - n0;
       if (n == 0) continue;
       uint8_t* at = sg.at.data() + n0;
-      int64_t* colour = sg.colour.data() + n0;
+      int32_t* colour = sg.colour.data() + n0;
       for (int64_t p = 0; p < n; ++p) x[p] = static_cast<int32_t>(c[n0 + at[p]]);
       small_ranks(x, n, pos);
       for (int64_t p = 0; p < n; ++p) {
@@ -1060,7 +1077,7 @@ int64_t small_graphs_round3(SmallGraphs& sg, const int64_t* gptr, int64_t B, con
       N, C, [&](int64_t v) { return c[v]; },
       [&](int64_t v, int64_t p) { rec[p] = KeyRec<uint64_t>{key[v], v}; });
   st.seg.assign(ptr.begin(), ptr.end());  // every colour below C is used
-  const SmallGraphItems items{nbrs, sg.first.data(), sg.colour.data()};
+  const SmallGraphItems items{nbrs, gptr, B, sg.colour.data()};
   split_classes<uint64_t>(st, N, items, kfit, /*prefilled=*/true);
   return number_classes(st, N, C, /*last=*/true, next);
 }
@@ -1443,6 +1460,31 @@ __attribute__((target_clones("avx2", "default"))) int64_t small_histogram(const 
   return w;
 }
 
+// The same for values below 2^25: the positions in sorted order come from small_ranks (one
+// comparison per pair instead of two), then the sorted run is counted.
+int64_t ranked_histogram(const int64_t* a, int64_t n, int64_t* val, int64_t* cnt) {
+  if (n <= 0 || n > kSmallGraphNodes) return 0;
+  int32_t x[kSmallGraphNodes], sorted[kSmallGraphNodes];
+  uint8_t pos[kSmallGraphNodes];
+  for (int64_t i = 0; i < n; ++i) x[i] = static_cast<int32_t>(a[i]);
+  small_ranks(x, n, pos);
+  for (int64_t i = 0; i < n; ++i) sorted[pos[i]] = x[i];
+  // The starts of the runs (stored unconditionally, kept by advancing w): no store-to-load chain.
+  int64_t start[kSmallGraphNodes + 1];
+  int64_t w = 1;
+  start[0] = 0;
+  for (int64_t p = 1; p < n; ++p) {
+    start[w] = p;
+    w += sorted[p] != sorted[p - 1] ? 1 : 0;
+  }
+  start[w] = n;
+  for (int64_t k = 0; k < w; ++k) {
+    val[k] = sorted[start[k]];
+    cnt[k] = start[k + 1] - start[k];
+  }
+  return w;
+}
+
 // Colour histogram per graph: the sorted distinct (graph, colour) pairs and their counts.
 std::tuple<at::Tensor, at::Tensor> wl_histogram_cpu(const at::Tensor& colors_,
                                                     const at::Tensor& ptr_, int64_t num_colors) {
@@ -1474,6 +1516,7 @@ std::tuple<at::Tensor, at::Tensor> wl_histogram_cpu(const at::Tensor& colors_,
   std::unique_ptr<int64_t[]> cnts(new int64_t[static_cast<size_t>(N)]);
   std::vector<int64_t> nnz(B + 1, 0);
   const bool small_values = num_colors < std::numeric_limits<int32_t>::max();
+  const bool ranked_values = num_colors <= (int64_t(1) << 25);
   at::parallel_for(0, B, 64, [&](int64_t b, int64_t e) {
     std::vector<int64_t> count;
     for (int64_t g = b; g < e; ++g) {
@@ -1481,6 +1524,10 @@ std::tuple<at::Tensor, at::Tensor> wl_histogram_cpu(const at::Tensor& colors_,
       const int64_t n = ptr[g + 1] - ptr[g];
       int64_t* val = vals.get() + ptr[g];
       int64_t* cnt = cnts.get() + ptr[g];
+      if (n <= kSmallHistogram && ranked_values) {
+        nnz[g + 1] = ranked_histogram(a, n, val, cnt);
+        continue;
+      }
       if (n <= kSmallHistogram && small_values) {
         nnz[g + 1] = small_histogram(a, n, val, cnt);
         continue;
