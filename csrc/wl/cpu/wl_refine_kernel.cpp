@@ -1464,7 +1464,7 @@ __attribute__((target_clones("avx2", "default"))) int64_t small_histogram(const 
 // comparison per pair instead of two), then the sorted run is counted.
 int64_t ranked_histogram(const int64_t* a, int64_t n, int64_t* val, int64_t* cnt) {
   if (n <= 0 || n > kSmallGraphNodes) return 0;
-  int32_t x[kSmallGraphNodes], sorted[kSmallGraphNodes];
+  int32_t x[kSmallGraphNodes] = {}, sorted[kSmallGraphNodes];  // (= {}: for -Wmaybe-uninitialized)
   uint8_t pos[kSmallGraphNodes];
   for (int64_t i = 0; i < n; ++i) x[i] = static_cast<int32_t>(a[i]);
   small_ranks(x, n, pos);
