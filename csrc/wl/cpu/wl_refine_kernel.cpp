@@ -17,6 +17,8 @@
 //  * right after that degree round, on a batch built graph by graph with every degree <= 15: the
 //    rank of a 64-bit key (degree, neighbour degrees) packed by the build, ranked through hash
 //    tables of the distinct keys (rank_signature_keys);
+//  * on a batch of small simple graphs (SmallGraphs): the first three rounds graph by graph on
+//    64-bit neighbour sets, without neighbour lists (built only if a later round needs them);
 //  * otherwise, in node order (local accesses): the items of every node of a class with >= 2
 //    members, its row kept sorted by item (an almost linear insertion sort after the first
 //    round), and a 64- or 128-bit key packing (degree, first items) so that comparing keys
