@@ -40,6 +40,7 @@
 #include <memory>
 #include <mutex>
 #include <queue>
+#include <type_traits>
 #include <vector>
 
 #include "common/checks.h"
@@ -57,12 +58,19 @@ int64_t chunk_count(int64_t n, int64_t min_per_chunk) {
   return std::max<int64_t>(1, std::min<int64_t>(t, n / std::max<int64_t>(min_per_chunk, 1)));
 }
 
+struct NoTouch {
+  void operator()(int64_t) const {}
+};
+
 // Stable parallel counting sort of the records 0..n-1 (in this order) by key(i) in [0, K), or
-// key(i) < 0 to drop the record. put(i, pos) stores record i at position pos. Returns the bucket
-// offsets ptr[0..K] (a CSR row pointer). The input is cut into contiguous chunks, one per thread;
-// per-chunk counts keep the scatter stable, so the result does not depend on the thread count.
-template <typename Key, typename Put>
-std::vector<int64_t> counting_sort(int64_t n, int64_t K, const Key& key, const Put& put) {
+// key(i) < 0 to drop the record. put(i, pos) stores record i at position pos; touch(pos), when
+// given, is called with the position that record i + 16 will probably take (to prefetch it).
+// Returns the bucket offsets ptr[0..K] (a CSR row pointer). The input is cut into contiguous
+// chunks, one per thread; per-chunk counts keep the scatter stable, so the result does not depend
+// on the thread count.
+template <typename Key, typename Put, typename Touch = NoTouch>
+std::vector<int64_t> counting_sort(int64_t n, int64_t K, const Key& key, const Put& put,
+                                   const Touch& touch = Touch()) {
   int64_t chunks = chunk_count(n, 1 << 15);
   if (chunks > 1 && chunks * K > (int64_t(1) << 26)) chunks = 1;  // bound the count memory
   std::vector<int64_t> cnt(static_cast<size_t>(chunks * K), 0);
@@ -100,6 +108,12 @@ std::vector<int64_t> counting_sort(int64_t n, int64_t K, const Key& key, const P
     for (int64_t t = b; t < e; ++t) {
       int64_t* ct = cnt.data() + t * K;
       for (int64_t i = lo(t), hi = lo(t + 1); i < hi; ++i) {
+        if constexpr (!std::is_same_v<Touch, NoTouch>) {
+          if (i + 16 < hi) {
+            const int64_t k = key(i + 16);
+            if (k >= 0) touch(ct[k]);
+          }
+        }
         const int64_t k = key(i);
         if (k >= 0) put(i, ct[k]++);
       }
@@ -806,6 +820,7 @@ int64_t number_classes(RoundState& st, int64_t N, int64_t C, bool last, int64_t*
     for (int64_t t = b; t < e; ++t) {
       int64_t id = base[t] - 1;
       for (int64_t i = N * t / chunks, hi = N * (t + 1) / chunks; i < hi; ++i) {
+        if (i + 16 < hi) __builtin_prefetch(next + order[i + 16], 1);  // scattered writes
         const int64_t v = order[i];
         id += flag[i];
         next[v] = id;
@@ -1077,7 +1092,8 @@ int64_t small_graphs_round3(SmallGraphs& sg, const int64_t* gptr, int64_t B, con
   KeyRec<uint64_t>* rec = kb.rec.data();
   const std::vector<int64_t> ptr = counting_sort(
       N, C, [&](int64_t v) { return c[v]; },
-      [&](int64_t v, int64_t p) { rec[p] = KeyRec<uint64_t>{key[v], v}; });
+      [&](int64_t v, int64_t p) { rec[p] = KeyRec<uint64_t>{key[v], v}; },
+      [&](int64_t p) { __builtin_prefetch(rec + p, 1); });
   st.seg.assign(ptr.begin(), ptr.end());  // every colour below C is used
   const SmallGraphItems items{nbrs, gptr, B, sg.colour.data()};
   split_classes<uint64_t>(st, N, items, kfit, /*prefilled=*/true);
