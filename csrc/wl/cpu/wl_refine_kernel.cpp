@@ -876,9 +876,10 @@ int64_t partition_round(Adjacency& g, const int64_t* c, int64_t N, int64_t bound
 // ------------------------------------------------------------------------------------------------
 // Batches of small graphs.
 //
-// From a uniform colouring without codes, a batch whose graphs all have at most 64 nodes and degrees
-// at most 15, have no loops or multi-edges and are listed graph by graph as L ++ reverse(L) (a PyG
-// Batch of simple graphs) runs its first three rounds graph by graph, without neighbour lists: a
+// From a uniform colouring without codes, a batch (of at most 2^25 nodes, so that colours fit
+// small_ranks' 32-bit keys) whose graphs all have at most 64 nodes and degrees at most 15, have no
+// loops or multi-edges and are listed graph by graph as L ++ reverse(L) (a PyG Batch of simple
+// graphs) runs its first three rounds graph by graph, without neighbour lists: a
 // node's neighbours are a 64-bit set over the positions of its graph's nodes in a per-graph order.
 // When that order is by colour, reading the set in ascending bit order lists the neighbours by
 // colour, so the sorted rows of a round cost no sort.
