@@ -40,6 +40,13 @@ def _torch_cr(dst, src, code, colors, num_codes, rounds=None):
     return hist
 
 
+def _reference_history(batch):
+    """The independent reference on a PyG Batch's arcs as given (dst = edge_index[1])."""
+    ei = batch.edge_index
+    return _torch_cr(ei[1].contiguous(), ei[0].contiguous(), torch.empty(0, dtype=torch.long),
+                     torch.zeros(batch.num_nodes, dtype=torch.long), 1)
+
+
 def _random_arcs(n, m, seed, codes=1):
     g = torch.Generator().manual_seed(seed)
     a = torch.randint(0, n, (2, m), generator=g)
@@ -262,9 +269,7 @@ def test_grouped_batch_fast_path_matches_general_path():
         slow = wl.refine_batch(other, return_history=True)
         assert [h.tolist() for h in fast.history] == [h.tolist() for h in slow.history]
     # and against the independent reference on the arcs as given
-    N = int(ptr[-1])
-    ref = _torch_cr(ei[1].contiguous(), ei[0].contiguous(), torch.empty(0, dtype=torch.long),
-                    torch.zeros(N, dtype=torch.long), 1)
+    ref = _reference_history(batch)
     assert [h.tolist() for h in fast.history] == [r.tolist() for r in ref]
     assert torch.equal(fast.graph_colors.to_dense(),
                        wl.refine_batch(gs).graph_colors.to_dense())
@@ -328,8 +333,9 @@ def test_mirrored_layouts_still_check_ranges():
 
 @pytest.mark.parametrize("num_colors", [7, 2**31 - 2, 2**31])
 def test_histogram_of_short_segments_matches_unique(num_colors):
-    # Segments of 1..70 elements (the branch-free path up to 64, the sorting path above) with
-    # repeated and distinct values at both ends of the value range (>= 2^31 - 1: sorting path).
+    # Segments of 1..70 elements (the branch-free path up to 64 when there are at most 2^25
+    # colours, the sorting path otherwise) with repeated and distinct values at both ends of the
+    # value range.
     g = torch.Generator().manual_seed(3)
     sizes = torch.randint(1, 71, (300,), generator=g)
     ptr = torch.zeros(len(sizes) + 1, dtype=torch.long)
@@ -359,9 +365,7 @@ def test_many_graph_batch_fixed_rounds_match_reference(threads):
     try:
         batch = Batch.from_data_list(_pyg_graphs(400, 8, empty_at=(3, 200, 399)))
         ei, ptr = batch.edge_index, batch.ptr
-        N = int(ptr[-1])
-        ref = _torch_cr(ei[1].contiguous(), ei[0].contiguous(), torch.empty(0, dtype=torch.long),
-                        torch.zeros(N, dtype=torch.long), 1)
+        ref = _reference_history(batch)
         for r in range(1, len(ref) + 1):
             res = wl.refine_batch(batch, rounds=r)
             assert res.colors.tolist() == ref[min(r, len(ref) - 1)].tolist()
@@ -447,10 +451,7 @@ def test_signature_keys_after_the_degree_round(hub_degree, threads):
         torch.set_num_threads(old)
     assert fast.colors_per_round[2] > 4096
     assert [h.tolist() for h in fast.history] == [h.tolist() for h in slow.history]
-    N = batch.num_nodes
-    ei = batch.edge_index
-    ref = _torch_cr(ei[1].contiguous(), ei[0].contiguous(), torch.empty(0, dtype=torch.long),
-                    torch.zeros(N, dtype=torch.long), 1)
+    ref = _reference_history(batch)
     assert [h.tolist() for h in fast.history] == [r.tolist() for r in ref]
 
 
@@ -478,12 +479,6 @@ def _small_simple_batch(count, seed, sizes=(0, 64), max_degree=15):
         e = torch.tensor(edges, dtype=torch.long).reshape(-1, 2).t()
         out.append(Data(edge_index=torch.cat([e, e.flip(0)], 1), num_nodes=n))
     return Batch.from_data_list(out)
-
-
-def _reference_history(batch):
-    ei = batch.edge_index
-    return _torch_cr(ei[1].contiguous(), ei[0].contiguous(), torch.empty(0, dtype=torch.long),
-                     torch.zeros(batch.num_nodes, dtype=torch.long), 1)
 
 
 @pytest.mark.parametrize("threads", [1, 2])

@@ -313,6 +313,29 @@ struct ArcBlocks {
   }
 };
 
+// One graph's block [a0, a1) of a batch listed as L ++ reverse(L): tests the layout (arc i + h is
+// arc i reversed, both ends in the node range n0..n0+n-1, equal codes; loops only if `loops`) and
+// counts every node's degree into count[v - n0] (edge {x, y} adds to both rows), in one
+// branch-free pass: ids outside the range count in the sink count[n]. count[0..n] must be zero.
+template <typename Count>
+bool mirrored_block(const int64_t* d, const int64_t* s, const int64_t* cd, int64_t a0, int64_t a1,
+                    int64_t n0, int64_t n, bool loops, Count* count) {
+  auto in_block = [n0, n](int64_t v) {  // n0 <= v < n0 + n
+    return static_cast<uint64_t>(v) - static_cast<uint64_t>(n0) < static_cast<uint64_t>(n);
+  };
+  const int64_t h = (a1 - a0) / 2;
+  bool same = a1 >= a0 && (a1 - a0) % 2 == 0;  // else h < 0 or odd: the loop reads nothing
+  for (int64_t i = a0; i < a0 + h; ++i) {
+    const int64_t x = d[i], y = s[i];
+    const bool inx = in_block(x), iny = in_block(y);
+    same &= inx & iny & (loops | (x != y)) & (d[i + h] == y) & (s[i + h] == x) &
+            (!cd || cd[i + h] == cd[i]);
+    ++count[inx ? x - n0 : n];
+    ++count[iny ? y - n0 : n];
+  }
+  return same;
+}
+
 // One graph, or a batch whose arcs are grouped graph by graph (graph order, as a PyG Batch stores
 // them), with each graph's arcs in the layout L ++ reverse(L) (per graph cat([e, e.flip(0)]), codes equal): every
 // graph is symmetric by construction, so its arcs are taken as given. Builds the neighbour lists
@@ -348,23 +371,10 @@ bool build_halves(const int64_t* d, const int64_t* s, const int64_t* cd, int64_t
     blocks.walk(b, e, s, g.nbr.data(), [&](int64_t k, int64_t a0, int64_t a1) {
       if (!halves.load(std::memory_order_relaxed)) return false;
       const int64_t n0 = gptr[k], n = gptr[k + 1] - n0;
-      auto in_block = [n0, n](int64_t v) {  // n0 <= v < n0 + n
-        return static_cast<uint64_t>(v) - static_cast<uint64_t>(n0) < static_cast<uint64_t>(n);
-      };
       const int64_t h = (a1 - a0) / 2;
-      // One pass over the first half L both tests the layout (arc i + h is arc i reversed, both
-      // ends in the graph's node range) and counts the degrees (edge {x, y} adds to both rows);
-      // without branches, so ids outside the block are counted in a sink slot (n + 1).
+      // The layout test and the degrees (counted from cur[1], for the prefix sum below).
       cur.assign(static_cast<size_t>(n + 2), 0);
-      bool same = a1 >= a0 && (a1 - a0) % 2 == 0;  // else h < 0 or odd: the loop reads nothing
-      for (int64_t i = a0; i < a0 + h; ++i) {
-        const int64_t x = d[i], y = s[i];
-        const bool inx = in_block(x), iny = in_block(y);
-        same &= inx & iny & (d[i + h] == y) & (s[i + h] == x) & (!cd || cd[i + h] == cd[i]);
-        ++cur[inx ? x - n0 + 1 : n + 1];
-        ++cur[iny ? y - n0 + 1 : n + 1];
-      }
-      if (!same) {
+      if (!mirrored_block(d, s, cd, a0, a1, n0, n, /*loops=*/true, cur.data() + 1)) {
         halves.store(false, std::memory_order_relaxed);
         return false;
       }
@@ -603,13 +613,11 @@ int radix_windows(Key varying, int* shifts) {
   return m;
 }
 
-// Stable LSD radix sort of a[0..n) by key over the 8-bit windows covering the bits in which the
-// keys differ; the counts of all windows come from one pass over the records.
+// Stable LSD radix sort of a[0..n) by key over the m 8-bit windows at shifts[] (radix_windows of
+// the bits in which the keys differ); the counts of all windows come from one pass over the records.
 template <typename Key>
-void radix_sort(KeyRec<Key>* a, KeyRec<Key>* tmp, int64_t n, Key varying) {
+void radix_sort(KeyRec<Key>* a, KeyRec<Key>* tmp, int64_t n, const int* shifts, int m) {
   constexpr int kDigits = static_cast<int>(sizeof(Key));
-  int shifts[kDigits];
-  const int m = radix_windows(varying, shifts);
   int64_t cnt[kDigits][256] = {};
   for (int64_t i = 0; i < n; ++i)
     for (int q = 0; q < m; ++q) ++cnt[q][digit(a[i].key, shifts[q])];
@@ -682,7 +690,7 @@ void split_class(RoundState& st, int64_t b0, int64_t b1, const Items& item, int 
     int shifts[sizeof(Key)];
     const int digits = radix_windows(varying, shifts);
     if (s > 48 && 2 * digits <= bit_width(static_cast<uint64_t>(s)) + 4)
-      radix_sort(rc, kb.tmp.data() + b0, s, varying);
+      radix_sort(rc, kb.tmp.data() + b0, s, shifts, digits);
     else
       small_sort(rc, s, by_key);
   }
@@ -873,6 +881,17 @@ int64_t partition_round(Adjacency& g, const int64_t* c, int64_t N, int64_t bound
   return number_classes(st, N, C, last, next);
 }
 
+// rank[k] = the number of degrees below k that occur (hist[j] > 0); returns the number of degrees
+// that occur. The degree round's ids are these ranks.
+int64_t present_ranks(const int64_t* hist, int64_t K, int64_t* rank) {
+  int64_t D = 0;
+  for (int64_t k = 0; k < K; ++k) {
+    rank[k] = D;
+    D += hist[k] > 0 ? 1 : 0;
+  }
+  return D;
+}
+
 // ------------------------------------------------------------------------------------------------
 // Batches of small graphs.
 //
@@ -926,22 +945,10 @@ bool small_graphs_build(const int64_t* d, const int64_t* s, int64_t A, int64_t N
     blocks.walk(b, e, s, nullptr, [&](int64_t k, int64_t a0, int64_t a1) {
       if (!ok.load(std::memory_order_relaxed)) return false;
       const int64_t n0 = gptr[k], n = gptr[k + 1] - n0;
-      auto in_block = [n0, n](int64_t v) {  // n0 <= v < n0 + n
-        return static_cast<uint64_t>(v) - static_cast<uint64_t>(n0) < static_cast<uint64_t>(n);
-      };
-      // The layout (as in build_halves, loops excluded) and the degrees, branch-free: ids outside
-      // the block count in a sink slot (n).
       const int64_t h = (a1 - a0) / 2;
       int32_t deg[kSmallGraphNodes + 1];
       std::fill(deg, deg + n + 1, 0);
-      bool same = a1 >= a0 && (a1 - a0) % 2 == 0;
-      for (int64_t i = a0; i < a0 + h; ++i) {
-        const int64_t x = d[i], y = s[i];
-        const bool inx = in_block(x), iny = in_block(y);
-        same &= inx & iny & (x != y) & (d[i + h] == y) & (s[i + h] == x);
-        ++deg[inx ? x - n0 : n];
-        ++deg[iny ? y - n0 : n];
-      }
+      const bool same = mirrored_block(d, s, nullptr, a0, a1, n0, n, /*loops=*/false, deg);
       int32_t maxdeg = 0;
       for (int64_t u = 0; u < n; ++u) maxdeg = std::max(maxdeg, deg[u]);
       if (!same || maxdeg > kSmallGraphDegree) {
@@ -1002,11 +1009,7 @@ bool small_graphs_build(const int64_t* d, const int64_t* s, int64_t A, int64_t N
 // Round 1 of the small-graph path: the rank of the degree among the distinct degrees.
 int64_t small_graphs_round1(const SmallGraphs& sg, int64_t N, int64_t* next) {
   int64_t rank[kSmallGraphDegree + 1];
-  int64_t D = 0;
-  for (int64_t q = 0; q <= kSmallGraphDegree; ++q) {
-    rank[q] = D;
-    D += sg.deg_hist[q] > 0 ? 1 : 0;
-  }
+  const int64_t D = present_ranks(sg.deg_hist, kSmallGraphDegree + 1, rank);
   const uint64_t* key = sg.key.data();
   at::parallel_for(0, N, 1 << 14, [&](int64_t b, int64_t e) {
     for (int64_t v = b; v < e; ++v) next[v] = rank[key[v] >> 60];
@@ -1016,7 +1019,7 @@ int64_t small_graphs_round1(const SmallGraphs& sg, int64_t N, int64_t* next) {
 
 // Positions of x[0..n) (n <= 64, values < 2^25) in ascending order, ties in index order (a
 // permutation), from all-pairs comparisons of the distinct 32-bit keys x * 64 + index over a padded
-// copy: branch-free vector code (as in small_histogram).
+// copy: branch-free vector code.
 __attribute__((target_clones("avx2", "default"))) void small_ranks(const int32_t* x, int64_t n,
                                                                      uint8_t* pos) {
   alignas(32) int32_t y[kSmallGraphNodes];
@@ -1166,11 +1169,7 @@ int64_t degree_round(const Adjacency& g, const std::vector<int64_t>& deg_hist, i
                      int64_t* next) {
   const int64_t* ptr = g.ptr.data();
   std::vector<int64_t> rank(deg_hist.size());
-  int64_t D = 0;
-  for (size_t k = 0; k < deg_hist.size(); ++k) {
-    rank[k] = D;
-    D += deg_hist[k] > 0 ? 1 : 0;
-  }
+  const int64_t D = present_ranks(deg_hist.data(), static_cast<int64_t>(deg_hist.size()), rank.data());
   if (D > 1)
     at::parallel_for(0, N, 1 << 14, [&](int64_t b, int64_t e) {
       for (int64_t v = b; v < e; ++v) next[v] = rank[ptr[v + 1] - ptr[v]];
@@ -1437,54 +1436,10 @@ std::tuple<at::Tensor, at::Tensor> wl_refine_cpu(const at::Tensor& dst_, const a
   return {result, num_colors};
 }
 
-// Distinct values of a short segment a[0..n) (values < 2^31 - 1) in ascending order with their
-// counts, written to val/cnt; returns their number. No sort: each element's position in sorted
-// order and its multiplicity come from all-pairs comparisons over a padded copy, which compile to
-// branch-free vector code (AVX2 where the CPU has it); a sort of a few dozen values is dominated by
-// mispredicted branches.
-constexpr int64_t kSmallHistogram = 64;
-__attribute__((target_clones("avx2", "default"))) int64_t small_histogram(const int64_t* a,
-                                                                            int64_t n, int64_t* val,
-                                                                            int64_t* cnt) {
-  if (n <= 0 || n > kSmallHistogram) return 0;  // empty; longer segments are never passed
-  alignas(32) int32_t x[kSmallHistogram];
-  int32_t pos[kSmallHistogram], same[kSmallHistogram];
-  uint8_t mark[kSmallHistogram];
-  const int64_t padded = (n + 7) & ~int64_t(7);
-  for (int64_t i = 0; i < n; ++i) x[i] = static_cast<int32_t>(a[i]);
-  for (int64_t i = n; i < padded; ++i) x[i] = std::numeric_limits<int32_t>::max();  // never below
-  // The padding slots get a position too (unused): a loop over n would leave a scalar remainder
-  // of up to 7 elements whose comparisons branch, and that remainder cost more than the rest.
-  for (int64_t i = 0; i < padded; ++i) {
-    const int32_t xi = x[i];
-    int32_t below = 0, equal = 0;
-    for (int64_t j = 0; j < padded; ++j) {
-      below += x[j] < xi ? 1 : 0;
-      equal += x[j] == xi ? 1 : 0;
-    }
-    pos[i] = below;
-    same[i] = equal;
-  }
-  for (int64_t i = 0; i < n; ++i) {  // the compaction below reads every slot
-    mark[i] = 0;
-    val[i] = cnt[i] = 0;
-  }
-  for (int64_t i = 0; i < n; ++i) {  // copies of a value land on the same slot
-    mark[pos[i]] = 1;
-    val[pos[i]] = x[i];
-    cnt[pos[i]] = same[i];
-  }
-  int64_t w = 0;
-  for (int64_t p = 0; p < n; ++p) {  // keep the filled slots
-    val[w] = val[p];
-    cnt[w] = cnt[p];
-    w += mark[p];
-  }
-  return w;
-}
-
-// The same for values below 2^25: the positions in sorted order come from small_ranks (one
-// comparison per pair instead of two), then the sorted run is counted.
+// Distinct values of a short segment a[0..n) (n <= 64, values below 2^25) in ascending order with
+// their counts, written to val/cnt; returns their number. No sort: the positions in sorted order
+// come from small_ranks' all-pairs comparisons (branch-free vector code; a sort of a few dozen
+// values is dominated by mispredicted branches), then the sorted runs are counted.
 int64_t ranked_histogram(const int64_t* a, int64_t n, int64_t* val, int64_t* cnt) {
   if (n <= 0 || n > kSmallGraphNodes) return 0;
   int32_t x[kSmallGraphNodes] = {}, sorted[kSmallGraphNodes];  // (= {}: for -Wmaybe-uninitialized)
@@ -1538,7 +1493,6 @@ std::tuple<at::Tensor, at::Tensor> wl_histogram_cpu(const at::Tensor& colors_,
   std::unique_ptr<int64_t[]> vals(new int64_t[static_cast<size_t>(N)]);
   std::unique_ptr<int64_t[]> cnts(new int64_t[static_cast<size_t>(N)]);
   std::vector<int64_t> nnz(B + 1, 0);
-  const bool small_values = num_colors < std::numeric_limits<int32_t>::max();
   const bool ranked_values = num_colors <= (int64_t(1) << 25);
   at::parallel_for(0, B, 64, [&](int64_t b, int64_t e) {
     std::vector<int64_t> count;
@@ -1547,12 +1501,8 @@ std::tuple<at::Tensor, at::Tensor> wl_histogram_cpu(const at::Tensor& colors_,
       const int64_t n = ptr[g + 1] - ptr[g];
       int64_t* val = vals.get() + ptr[g];
       int64_t* cnt = cnts.get() + ptr[g];
-      if (n <= kSmallHistogram && ranked_values) {
+      if (n <= kSmallGraphNodes && ranked_values) {
         nnz[g + 1] = ranked_histogram(a, n, val, cnt);
-        continue;
-      }
-      if (n <= kSmallHistogram && small_values) {
-        nnz[g + 1] = small_histogram(a, n, val, cnt);
         continue;
       }
       std::copy(a, a + n, val);
