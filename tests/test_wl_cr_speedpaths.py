@@ -72,6 +72,35 @@ def test_giant_classes_match_reference(threads):
     assert counts.tolist() == [int(r.max()) + 1 for r in ref]
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_skewed_keys_in_a_large_class_match_reference(threads):
+    # 3,000 nodes of one colour, each seeing 4 hubs and one marker whose colour is one of
+    # {2..9} or {2050..2057}: the keys of the class differ in one isolated high bit and four low
+    # bits, so the class sort's first digit (10 bits from the high one down) leaves six buckets of
+    # about 500 that it must split again on their own lowest bits.
+    members, hubs, markers = 3_000, 4, 16
+    n = members + hubs + markers
+    g = torch.Generator().manual_seed(11)
+    colors = torch.zeros(n, dtype=torch.long)
+    hub = torch.arange(members, members + hubs)
+    colors[hub] = 1
+    marker = torch.arange(members + hubs, n)
+    colors[marker] = torch.tensor(list(range(2, 10)) + list(range(2050, 2058)))
+    v = torch.arange(members)
+    seen = torch.cat([hub.repeat_interleave(members), marker[torch.randint(0, markers, (members,),
+                                                                           generator=g)]])
+    dst = torch.cat([v.repeat(hubs), v])
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads)
+        hist, _ = wl_refine(dst, seen, torch.empty(0, dtype=torch.long), colors, 1, 0, -1, True)
+    finally:
+        torch.set_num_threads(old)
+    ref = _torch_cr(dst, seen, torch.empty(0, dtype=torch.long), colors, 1)
+    assert [h.tolist() for h in hist.unbind(0)] == [r.tolist() for r in ref]
+    assert int(hist[1][:members].unique().numel()) == markers  # the class split by marker
+
+
 @pytest.mark.parametrize("codes", [3, 70_000])
 def test_codes_and_wide_items_match_reference(codes):
     # codes * colours above 2^32 forces 64-bit items.

@@ -22,8 +22,8 @@
 //  * otherwise, in node order (local accesses): the items of every node of a class with >= 2
 //    members, its row kept sorted by item (an almost linear insertion sort after the first
 //    round), and a 64- or 128-bit key packing (degree, first items) so that comparing keys
-//    compares signatures; then every class sorted by key (insertion sort, radix sort on the
-//    differing bytes, or std::sort), ties of truncated keys broken on the remaining items, and
+//    compares signatures; then every class sorted by key (an MSD radix sort on the bits in
+//    which its keys differ, down to insertion sorts of short buckets), ties of truncated keys broken on the remaining items, and
 //    the new ids are the running count of the class boundaries.
 // The loop stops after max_rounds rounds or when a round splits no class (that round is not
 // recorded: its colouring would be a renaming of the previous one) or when all colours differ.
@@ -541,7 +541,7 @@ struct KeyRec {
 template <typename Key>
 struct KeyBuffers {
   std::vector<Key> key;            // [N] key of every active node
-  std::vector<KeyRec<Key>> rec, tmp;  // [N] class-ordered records, radix scratch
+  std::vector<KeyRec<Key>> rec, tmp;  // [N] class-ordered records, sort scratch
   size_t bytes() const {
     return sizeof(Key) * key.capacity() + sizeof(KeyRec<Key>) * (rec.capacity() + tmp.capacity());
   }
@@ -587,55 +587,62 @@ void init_order(RoundState& st, const int64_t* c, int64_t N, int64_t bound) {
   });
 }
 
-template <typename Key>
-inline int digit(Key k, int sh) {
-  return static_cast<int>((k >> sh) & 0xff);
+inline int highest_bit(uint64_t x) { return 63 - __builtin_clzll(x); }
+inline int highest_bit(u128 x) {
+  const uint64_t hi = static_cast<uint64_t>(x >> 64);
+  return hi ? 64 + highest_bit(hi) : highest_bit(static_cast<uint64_t>(x));
 }
 
-inline int lowest_bit(uint64_t x) { return __builtin_ctzll(x); }
-inline int lowest_bit(u128 x) {
-  const uint64_t lo = static_cast<uint64_t>(x);
-  return lo ? __builtin_ctzll(lo) : 64 + __builtin_ctzll(static_cast<uint64_t>(x >> 64));
-}
-
-// The 8-bit windows of a radix sort over the bits in which the keys differ (`varying`, nonzero):
-// from the lowest varying bit up, each window starts at the lowest varying bit not yet covered.
-// Keys pack items of any width, so their varying bits (mostly an item's low bits) need not align
-// with bytes. Returns the number of windows, their shifts in shifts[].
+// Sorts a[0..n) by (key, v) given the bits in which the keys differ (`varying`, nonzero): an MSD
+// radix sort on the highest varying bits, about n / 4 buckets, then every bucket the same way on
+// its own varying bits, down to insertion sorts of short buckets. The nodes of a class mostly
+// differ in their first items already, so one or two levels leave short buckets, where an LSD sort
+// would pass over every varying bit. Buckets of equal keys keep their order (the scatters are
+// stable); tmp is scratch of n records.
 template <typename Key>
-int radix_windows(Key varying, int* shifts) {
-  int m = 0;
-  while (varying != 0) {
-    const int lo = lowest_bit(varying);
-    shifts[m++] = lo;
-    varying &= lo + 8 >= static_cast<int>(8 * sizeof(Key)) ? Key(0) : ~Key(0) << (lo + 8);
+void msd_sort(KeyRec<Key>* a, KeyRec<Key>* tmp, int64_t n, Key varying) {
+  auto by_key = [](const KeyRec<Key>& x, const KeyRec<Key>& y) {
+    return x.key < y.key || (x.key == y.key && x.v < y.v);
+  };
+  constexpr int64_t kShort = 24;
+  if (n <= kShort) {
+    small_sort(a, n, by_key);
+    return;
   }
-  return m;
-}
-
-// Stable LSD radix sort of a[0..n) by key over the m 8-bit windows at shifts[] (radix_windows of
-// the bits in which the keys differ); the counts of all windows come from one pass over the records.
-template <typename Key>
-void radix_sort(KeyRec<Key>* a, KeyRec<Key>* tmp, int64_t n, const int* shifts, int m) {
-  constexpr int kDigits = static_cast<int>(sizeof(Key));
-  int64_t cnt[kDigits][256] = {};
-  for (int64_t i = 0; i < n; ++i)
-    for (int q = 0; q < m; ++q) ++cnt[q][digit(a[i].key, shifts[q])];
-  KeyRec<Key>* src = a;
-  KeyRec<Key>* dst = tmp;
-  for (int q = 0; q < m; ++q) {
-    int64_t* c = cnt[q];
-    int64_t run = 0;
-    for (int d = 0; d < 256; ++d) {
-      const int64_t here = c[d];
-      c[d] = run;
-      run += here;
+  const int bits = std::min(11, std::max(4, bit_width(static_cast<uint64_t>(n)) - 2));
+  const int sh = std::max(0, highest_bit(varying) + 1 - bits);
+  const int64_t nb = int64_t(1) << bits;
+  const Key mask = static_cast<Key>(nb - 1);
+  auto bucket = [&](const KeyRec<Key>& r) { return static_cast<int64_t>((r.key >> sh) & mask); };
+  // pos[d]: the start of bucket d, then (after the scatter) its end. 2 KB on the stack per level;
+  // wider digits (n >= 1024) on the heap.
+  int64_t on_stack[257];
+  std::vector<int64_t> on_heap;
+  int64_t* pos = on_stack;
+  if (nb > 256) {
+    on_heap.resize(static_cast<size_t>(nb + 1));
+    pos = on_heap.data();
+  }
+  std::fill(pos, pos + nb + 1, 0);
+  for (int64_t i = 0; i < n; ++i) ++pos[bucket(a[i]) + 1];
+  for (int64_t d = 0; d < nb; ++d) pos[d + 1] += pos[d];
+  for (int64_t i = 0; i < n; ++i) tmp[pos[bucket(a[i])]++] = a[i];
+  std::copy(tmp, tmp + n, a);
+  for (int64_t d = 0, lo = 0; d < nb; lo = pos[d++]) {
+    const int64_t m = pos[d] - lo;
+    if (m <= 1) continue;
+    KeyRec<Key>* b = a + lo;
+    if (m <= kShort) {
+      small_sort(b, m, by_key);
+      continue;
     }
-    const int sh = shifts[q];
-    for (int64_t i = 0; i < n; ++i) dst[c[digit(src[i].key, sh)]++] = src[i];
-    std::swap(src, dst);
+    Key any = 0, all = ~Key(0);
+    for (int64_t i = 0; i < m; ++i) {
+      any |= b[i].key;
+      all &= b[i].key;
+    }
+    if (any != all) msd_sort(b, tmp + lo, m, any ^ all);
   }
-  if (src != a) std::copy(src, src + n, a);
 }
 
 // Item q of node v's (sorted) row, read from the row itself: the rounds keep no array of items (they
@@ -656,7 +663,7 @@ struct RowItems {
 
 // Sorts class segment [b0, b1) of order by (degree, items) and flags the first node of every
 // distinct signature. The records of the segment are gathered from the node-order keys, or are
-// already in place (`prefilled`, written by a counting sort). item(v, q) is item q of v's sorted row.
+// already in place (`prefilled`: the small-graph path's pass 3 writes them). item(v, q) is item q of v's sorted row.
 template <typename Key, typename Items>
 void split_class(RoundState& st, int64_t b0, int64_t b1, const Items& item, int kfit,
                  bool prefilled) {
@@ -683,17 +690,7 @@ void split_class(RoundState& st, int64_t b0, int64_t b1, const Items& item, int 
     all &= rc[i].key;
   }
   const Key varying = any ^ all;
-  auto by_key = [](const KeyRec<Key>& x, const KeyRec<Key>& y) {
-    return x.key < y.key || (x.key == y.key && x.v < y.v);
-  };
-  if (varying != 0) {
-    int shifts[sizeof(Key)];
-    const int digits = radix_windows(varying, shifts);
-    if (s > 48 && 2 * digits <= bit_width(static_cast<uint64_t>(s)) + 4)
-      radix_sort(rc, kb.tmp.data() + b0, s, shifts, digits);
-    else
-      small_sort(rc, s, by_key);
-  }
+  if (varying != 0) msd_sort(rc, kb.tmp.data() + b0, s, varying);
   flag[b0] = 1;
   for (int64_t i = 1; i < s; ++i) flag[b0 + i] = rc[i].key != rc[i - 1].key ? 1 : 0;
   // Runs of equal truncated keys: order them by the items beyond the key.
@@ -1058,51 +1055,75 @@ int64_t small_graphs_round3(SmallGraphs& sg, const int64_t* gptr, int64_t B, con
   const int len_bits = sg.len_bits;
   const int kfit = (64 - len_bits) / item_bits;  // >= 1: C <= N <= 2^25
   uint64_t* nbrs = sg.nbrs.data();
-  uint64_t* key = sg.key.data();
+  const uint64_t* key = sg.key.data();  // round-2 keys: their top field is the degree
   sg.colour.resize(N);
-  at::parallel_for(0, B, 64, [&](int64_t b, int64_t e) {
-    int32_t x[kSmallGraphNodes];
-    uint8_t pos[kSmallGraphNodes], at2[kSmallGraphNodes];
-    for (int64_t k = b; k < e; ++k) {
-      const int64_t n0 = gptr[k], n = gptr[k + 1] - n0;
-      if (n == 0) continue;
-      uint8_t* at = sg.at.data() + n0;
-      int32_t* colour = sg.colour.data() + n0;
-      for (int64_t p = 0; p < n; ++p) x[p] = static_cast<int32_t>(c[n0 + at[p]]);
-      small_ranks(x, n, pos);
-      for (int64_t p = 0; p < n; ++p) {
-        at2[pos[p]] = at[p];
-        colour[pos[p]] = x[p];
-      }
-      for (int64_t u = 0; u < n; ++u) {
-        uint64_t moved = 0;
-        for (uint64_t bits = nbrs[n0 + u]; bits; bits &= bits - 1)
-          moved |= uint64_t(1) << pos[__builtin_ctzll(bits)];
-        nbrs[n0 + u] = moved;
-        const int64_t degree = static_cast<int64_t>(key[n0 + u] >> 60);  // the round-2 key's
-        const int64_t fit = std::min<int64_t>(degree, kfit);
-        uint64_t acc = static_cast<uint64_t>(degree);
-        uint64_t bits = moved;
-        for (int64_t q = 0; q < fit; ++q, bits &= bits - 1)
-          acc = (acc << item_bits) | static_cast<uint64_t>(colour[__builtin_ctzll(bits)]);
-        key[n0 + u] = acc << (64 - len_bits - fit * item_bits);
-      }
-      std::copy(at2, at2 + n, at);
-    }
-  });
-  // The class records in place: nodes by colour (stable), each with its key (split_class writes
-  // the order from them).
   st.order.resize(N);
   st.flag.resize(N + 1);
   st.len_bits = len_bits;
   KeyBuffers<uint64_t>& kb = st.k64;
   kb.rec.resize(N);
   KeyRec<uint64_t>* rec = kb.rec.data();
-  const std::vector<int64_t> ptr = counting_sort(
-      N, C, [&](int64_t v) { return c[v]; },
-      [&](int64_t v, int64_t p) { rec[p] = KeyRec<uint64_t>{key[v], v}; },
-      [&](int64_t p) { __builtin_prefetch(rec + p, 1); });
-  st.seg.assign(ptr.begin(), ptr.end());  // every colour below C is used
+  // Chunks of whole graphs, about equal in nodes, and each chunk's nodes per colour of c: the
+  // offsets of a stable counting sort by colour, so pass 3 writes every node's class record in
+  // place (the records of a class in node order, whatever the number of chunks).
+  int64_t chunks = chunk_count(N, 1 << 15);
+  if (chunks > 1 && chunks * C > (int64_t(1) << 26)) chunks = 1;  // bound the count memory
+  std::vector<int64_t> first_graph(static_cast<size_t>(chunks + 1), B);
+  for (int64_t t = 0; t < chunks; ++t)
+    first_graph[t] = std::lower_bound(gptr, gptr + B + 1, N * t / chunks) - gptr;
+  std::vector<int64_t> cnt(static_cast<size_t>(chunks * C), 0);
+  at::parallel_for(0, chunks, 1, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) {
+      int64_t* ct = cnt.data() + t * C;
+      for (int64_t v = gptr[first_graph[t]], hi = gptr[first_graph[t + 1]]; v < hi; ++v) ++ct[c[v]];
+    }
+  });
+  st.seg.resize(static_cast<size_t>(C + 1));
+  int64_t run = 0;
+  for (int64_t k = 0; k < C; ++k) {
+    st.seg[k] = run;
+    for (int64_t t = 0; t < chunks; ++t) {
+      const int64_t here = cnt[t * C + k];
+      cnt[t * C + k] = run;
+      run += here;
+    }
+  }
+  st.seg[C] = N;  // every colour below C is used
+  // Pass 3, per graph: positions by colour, the sets moved to them, and each node's record.
+  at::parallel_for(0, chunks, 1, [&](int64_t b, int64_t e) {
+    int32_t x[kSmallGraphNodes];
+    uint8_t pos[kSmallGraphNodes], at2[kSmallGraphNodes];
+    for (int64_t t = b; t < e; ++t) {
+      int64_t* ct = cnt.data() + t * C;
+      for (int64_t k = first_graph[t]; k < first_graph[t + 1]; ++k) {
+        const int64_t n0 = gptr[k], n = gptr[k + 1] - n0;
+        if (n == 0) continue;
+        for (int64_t u = 0; u < n; ++u) __builtin_prefetch(rec + ct[c[n0 + u]], 1);
+        uint8_t* at = sg.at.data() + n0;
+        int32_t* colour = sg.colour.data() + n0;
+        for (int64_t p = 0; p < n; ++p) x[p] = static_cast<int32_t>(c[n0 + at[p]]);
+        small_ranks(x, n, pos);
+        for (int64_t p = 0; p < n; ++p) {
+          at2[pos[p]] = at[p];
+          colour[pos[p]] = x[p];
+        }
+        for (int64_t u = 0; u < n; ++u) {
+          uint64_t moved = 0;
+          for (uint64_t bits = nbrs[n0 + u]; bits; bits &= bits - 1)
+            moved |= uint64_t(1) << pos[__builtin_ctzll(bits)];
+          nbrs[n0 + u] = moved;
+          const int64_t degree = static_cast<int64_t>(key[n0 + u] >> 60);
+          const int64_t fit = std::min<int64_t>(degree, kfit);
+          uint64_t acc = static_cast<uint64_t>(degree);
+          uint64_t bits = moved;
+          for (int64_t q = 0; q < fit; ++q, bits &= bits - 1)
+            acc = (acc << item_bits) | static_cast<uint64_t>(colour[__builtin_ctzll(bits)]);
+          rec[ct[c[n0 + u]]++] = KeyRec<uint64_t>{acc << (64 - len_bits - fit * item_bits), n0 + u};
+        }
+        std::copy(at2, at2 + n, at);
+      }
+    }
+  });
   const SmallGraphItems items{nbrs, gptr, B, sg.colour.data()};
   split_classes<uint64_t>(st, N, items, kfit, /*prefilled=*/true);
   return number_classes(st, N, C, /*last=*/true, next);
