@@ -7,6 +7,8 @@
 # Stages, in this order when none is given:
 #   build          build udl._C with the CUDA kernels in place (pyext/udl), no install
 #   tests          pytest -m cuda
+#   cputests       the CPU suite of the WL kernels (tests/test_wl_*.py, not marked cuda) on this
+#                  machine's build and thread count (not in the default list)
 #   wl interactions convex diffstride collapse continual gnn shuffling
 #                  udl bench --only <module> --device cuda -> OUTDIR/<module>_<GPU>.json
 # Every stage runs in its own process under its own timeout (STAGE_TIMEOUT seconds, default 300;
@@ -61,6 +63,12 @@ for spec in "${STAGES[@]}"; do
       timeout "$T" $PY -m pytest -q -m cuda tests -p no:cacheprovider -rfE --tb=short \
         --durations=10 > "$OUT/cuda_tests.log" 2>&1 || status=1
       grep -E "^(FAILED|ERROR)|passed|failed" "$OUT/cuda_tests.log" | tail -40
+      ;;
+    cputests)
+      echo "== CPU tests of udl.wl"
+      timeout "$T" $PY -X faulthandler -m pytest -q -m "not cuda" tests/test_wl_*.py \
+        -p no:cacheprovider -rfE --tb=short > "$OUT/cpu_wl_tests.log" 2>&1 || status=1
+      grep -E "^(FAILED|ERROR)|passed|failed|Fatal|File \"/" "$OUT/cpu_wl_tests.log" | tail -20
       ;;
     *)
       echo "== benchmark $stage (cuda)"
