@@ -23,8 +23,9 @@
 //    members, its row kept sorted by item (an almost linear insertion sort after the first
 //    round), and a 64- or 128-bit key packing (degree, first items) so that comparing keys
 //    compares signatures; then every class sorted by key (an MSD radix sort on the bits in
-//    which its keys differ, down to insertion sorts of short buckets), ties of truncated keys broken on the remaining items, and
-//    the new ids are the running count of the class boundaries.
+//    which its keys differ, down to insertion sorts of short buckets), ties of truncated keys
+//    broken on the remaining items, and the new ids are the running count of the class
+//    boundaries.
 // The loop stops after max_rounds rounds or when a round splits no class (that round is not
 // recorded: its colouring would be a renaming of the previous one) or when all colours differ.
 // The buffers of a call are kept for the next one (see Workspace).
@@ -663,7 +664,8 @@ struct RowItems {
 
 // Sorts class segment [b0, b1) of order by (degree, items) and flags the first node of every
 // distinct signature. The records of the segment are gathered from the node-order keys, or are
-// already in place (`prefilled`: the small-graph path's pass 3 writes them). item(v, q) is item q of v's sorted row.
+// already in place (`prefilled`: the small-graph path's pass 3 writes them). item(v, q) is item q
+// of v's sorted row.
 template <typename Key, typename Items>
 void split_class(RoundState& st, int64_t b0, int64_t b1, const Items& item, int kfit,
                  bool prefilled) {
@@ -904,9 +906,9 @@ int64_t present_ranks(const int64_t* hist, int64_t K, int64_t* rank) {
 //    round, in the same 4-bit fields as order_rows_by_degree;
 //  * round 1: the rank of the degree; round 2: the rank of those keys (rank_signature_keys);
 //  * small_graphs_round3: per graph, the nodes re-ordered by round-2 colour and the sets moved to
-//    that order, then every node's key (degree, first items) packed as node_keys packs it; a
-//    counting sort by round-2 colour writes the class records in place and split_classes /
-//    number_classes finish the round as partition_round does (ties of truncated keys are broken
+//    that order, then every node's key (degree, first items) packed as node_keys packs it and
+//    its class record written in place (offsets of a stable counting sort by round-2 colour,
+//    counted per chunk of graphs first); split_classes / number_classes finish the round as partition_round does (ties of truncated keys are broken
 //    on the items read from the sets).
 // Same signatures, same lexicographic ranks: the ids are those of the general path. Later rounds
 // continue on the general path from the round-3 colours.
