@@ -62,7 +62,11 @@ def get_extensions():
     cxx += ["-std=c++17"]
     nvcc = ["-O0", "-g", "-G"] if DEBUG else ["-O3"]
     nvcc += ["-std=c++17", "--expt-relaxed-constexpr", "--extended-lambda"]
-    extra_link = []
+    # libstdc++ from the shared library, named before any copy a compiler would link statically
+    # (some images' g++ links libstdc++.a into shared objects): a second, private copy of
+    # libstdc++ in _C.so next to the one torch loads broke c10's message formatting (a
+    # TORCH_CHECK message cut at its first integer here, a segfault on the H200 image).
+    extra_link = ["-Wl,--push-state,-Bdynamic,-lstdc++,--pop-state"]
     if WITH_OPENMP:
         cxx += ["-fopenmp"]
         define_macros.append(("AT_PARALLEL_OPENMP", "1"))

@@ -26,6 +26,21 @@ def test_build_info_matches_running_torch():
         assert "9.0" in info["cuda_archs"]
 
 
+def test_extension_links_the_shared_libstdcxx():
+    # A private copy of libstdc++ inside _C.so (a compiler that links libstdc++.a into shared
+    # objects) broke c10's integer formatting in error messages; setup.py links the shared one
+    # first. std::ostream::_M_insert<long> must come from libstdc++.so.6, not be defined here.
+    import shutil
+
+    from udl import _C
+
+    if shutil.which("nm") is None:
+        pytest.skip("needs binutils' nm")
+    out = subprocess.run(["nm", "-D", "--defined-only", _C.__file__], capture_output=True,
+                         text=True, check=True).stdout
+    assert "_ZNSo9_M_insertIlEERSoT_" not in out
+
+
 def test_native_ops_are_registered_under_udl_namespace():
     ops = udl.native_ops()
     assert ops == sorted(set(ops))
