@@ -41,7 +41,6 @@
 #include <memory>
 #include <mutex>
 #include <queue>
-#include <type_traits>
 #include <vector>
 
 #include "common/checks.h"
@@ -59,21 +58,38 @@ int64_t chunk_count(int64_t n, int64_t min_per_chunk) {
   return std::max<int64_t>(1, std::min<int64_t>(t, n / std::max<int64_t>(min_per_chunk, 1)));
 }
 
-struct NoTouch {
-  void operator()(int64_t) const {}
-};
+// Chunks of a stable counting sort of n records into K buckets: one per thread, or one when the
+// per-chunk counts (chunks * K) would take too much memory.
+int64_t counting_chunks(int64_t n, int64_t K) {
+  const int64_t chunks = chunk_count(n, 1 << 15);
+  return chunks > 1 && chunks * K > (int64_t(1) << 26) ? 1 : chunks;
+}
+
+// From per-chunk bucket counts cnt[t * K + k] (chunks of consecutive records): turns cnt into each
+// chunk's first position in every bucket (stable: chunk t's records of a bucket follow chunk
+// t - 1's) and returns the bucket offsets ptr[0..K].
+std::vector<int64_t> stable_offsets(std::vector<int64_t>& cnt, int64_t chunks, int64_t K) {
+  std::vector<int64_t> ptr(static_cast<size_t>(K + 1));
+  int64_t run = 0;
+  for (int64_t k = 0; k < K; ++k) {
+    ptr[k] = run;
+    for (int64_t t = 0; t < chunks; ++t) {
+      const int64_t c = cnt[t * K + k];
+      cnt[t * K + k] = run;
+      run += c;
+    }
+  }
+  ptr[K] = run;
+  return ptr;
+}
 
 // Stable parallel counting sort of the records 0..n-1 (in this order) by key(i) in [0, K), or
-// key(i) < 0 to drop the record. put(i, pos) stores record i at position pos; touch(pos), when
-// given, is called with the position that record i + 16 will probably take (to prefetch it).
-// Returns the bucket offsets ptr[0..K] (a CSR row pointer). The input is cut into contiguous
-// chunks, one per thread; per-chunk counts keep the scatter stable, so the result does not depend
-// on the thread count.
-template <typename Key, typename Put, typename Touch = NoTouch>
-std::vector<int64_t> counting_sort(int64_t n, int64_t K, const Key& key, const Put& put,
-                                   const Touch& touch = Touch()) {
-  int64_t chunks = chunk_count(n, 1 << 15);
-  if (chunks > 1 && chunks * K > (int64_t(1) << 26)) chunks = 1;  // bound the count memory
+// key(i) < 0 to drop the record. put(i, pos) stores record i at position pos. Returns the bucket
+// offsets ptr[0..K] (a CSR row pointer). The input is cut into contiguous chunks, one per thread;
+// per-chunk counts keep the scatter stable, so the result does not depend on the thread count.
+template <typename Key, typename Put>
+std::vector<int64_t> counting_sort(int64_t n, int64_t K, const Key& key, const Put& put) {
+  const int64_t chunks = counting_chunks(n, K);
   std::vector<int64_t> cnt(static_cast<size_t>(chunks * K), 0);
   auto lo = [&](int64_t t) { return n * t / chunks; };
   at::parallel_for(0, chunks, 1, [&](int64_t b, int64_t e) {
@@ -85,36 +101,11 @@ std::vector<int64_t> counting_sort(int64_t n, int64_t K, const Key& key, const P
       }
     }
   });
-  std::vector<int64_t> ptr(static_cast<size_t>(K + 1));
-  int64_t run = 0;
-  if (chunks == 1) {
-    for (int64_t k = 0; k < K; ++k) {
-      ptr[k] = run;
-      const int64_t c = cnt[k];
-      cnt[k] = run;
-      run += c;
-    }
-  } else {
-    for (int64_t k = 0; k < K; ++k) {
-      ptr[k] = run;
-      for (int64_t t = 0; t < chunks; ++t) {
-        const int64_t c = cnt[t * K + k];
-        cnt[t * K + k] = run;
-        run += c;
-      }
-    }
-  }
-  ptr[K] = run;
+  std::vector<int64_t> ptr = stable_offsets(cnt, chunks, K);
   at::parallel_for(0, chunks, 1, [&](int64_t b, int64_t e) {
     for (int64_t t = b; t < e; ++t) {
       int64_t* ct = cnt.data() + t * K;
       for (int64_t i = lo(t), hi = lo(t + 1); i < hi; ++i) {
-        if constexpr (!std::is_same_v<Touch, NoTouch>) {
-          if (i + 16 < hi) {
-            const int64_t k = key(i + 16);
-            if (k >= 0) touch(ct[k]);
-          }
-        }
         const int64_t k = key(i);
         if (k >= 0) put(i, ct[k]++);
       }
@@ -614,7 +605,9 @@ void msd_sort(KeyRec<Key>* a, KeyRec<Key>* tmp, int64_t n, Key varying) {
   const int sh = std::max(0, highest_bit(varying) + 1 - bits);
   const int64_t nb = int64_t(1) << bits;
   const Key mask = static_cast<Key>(nb - 1);
-  auto bucket = [&](const KeyRec<Key>& r) { return static_cast<int64_t>((r.key >> sh) & mask); };
+  auto bucket = [&](const KeyRec<Key>& r) {
+    return static_cast<int64_t>((r.key >> sh) & mask);
+  };
   // pos[d]: the start of bucket d, then (after the scatter) its end. 2 KB on the stack per level;
   // wider digits (n >= 1024) on the heap.
   int64_t on_stack[257];
@@ -908,8 +901,8 @@ int64_t present_ranks(const int64_t* hist, int64_t K, int64_t* rank) {
 //  * small_graphs_round3: per graph, the nodes re-ordered by round-2 colour and the sets moved to
 //    that order, then every node's key (degree, first items) packed as node_keys packs it and
 //    its class record written in place (offsets of a stable counting sort by round-2 colour,
-//    counted per chunk of graphs first); split_classes / number_classes finish the round as partition_round does (ties of truncated keys are broken
-//    on the items read from the sets).
+//    counted per chunk of graphs first); split_classes / number_classes finish the round as
+//    partition_round does (ties of truncated keys are broken on the items read from the sets).
 // Same signatures, same lexicographic ranks: the ids are those of the general path. Later rounds
 // continue on the general path from the round-3 colours.
 constexpr int64_t kSmallGraphNodes = 64;
@@ -917,9 +910,9 @@ constexpr int64_t kSmallGraphDegree = 15;  // the round-2 key holds 16 fields of
 
 struct SmallGraphs {
   std::vector<uint64_t> nbrs;    // [N] neighbour set of v over the positions of its graph's order
-  std::vector<uint8_t> at;       // [N] at[n0 + p]: node n0 + at[n0 + p] is at position p of its graph
+  std::vector<uint8_t> at;       // [N] node n0 + at[n0 + p] is at position p of its graph
   std::vector<int32_t> colour;   // [N] colour[n0 + p]: round-2 colour at position p (pass 3 order)
-  std::vector<uint64_t> key;     // [N] round-2 keys, then round-3 keys
+  std::vector<uint64_t> key;     // [N] round-2 keys (pass 3 reads the degree from them)
   int64_t deg_hist[kSmallGraphDegree + 1] = {};
   int len_bits = 1;              // bits of the largest degree
   size_t bytes() const {
@@ -1068,8 +1061,7 @@ int64_t small_graphs_round3(SmallGraphs& sg, const int64_t* gptr, int64_t B, con
   // Chunks of whole graphs, about equal in nodes, and each chunk's nodes per colour of c: the
   // offsets of a stable counting sort by colour, so pass 3 writes every node's class record in
   // place (the records of a class in node order, whatever the number of chunks).
-  int64_t chunks = chunk_count(N, 1 << 15);
-  if (chunks > 1 && chunks * C > (int64_t(1) << 26)) chunks = 1;  // bound the count memory
+  const int64_t chunks = counting_chunks(N, C);
   std::vector<int64_t> first_graph(static_cast<size_t>(chunks + 1), B);
   for (int64_t t = 0; t < chunks; ++t)
     first_graph[t] = std::lower_bound(gptr, gptr + B + 1, N * t / chunks) - gptr;
@@ -1080,17 +1072,7 @@ int64_t small_graphs_round3(SmallGraphs& sg, const int64_t* gptr, int64_t B, con
       for (int64_t v = gptr[first_graph[t]], hi = gptr[first_graph[t + 1]]; v < hi; ++v) ++ct[c[v]];
     }
   });
-  st.seg.resize(static_cast<size_t>(C + 1));
-  int64_t run = 0;
-  for (int64_t k = 0; k < C; ++k) {
-    st.seg[k] = run;
-    for (int64_t t = 0; t < chunks; ++t) {
-      const int64_t here = cnt[t * C + k];
-      cnt[t * C + k] = run;
-      run += here;
-    }
-  }
-  st.seg[C] = N;  // every colour below C is used
+  st.seg = stable_offsets(cnt, chunks, C);  // every colour below C is used
   // Pass 3, per graph: positions by colour, the sets moved to them, and each node's record.
   at::parallel_for(0, chunks, 1, [&](int64_t b, int64_t e) {
     int32_t x[kSmallGraphNodes];
