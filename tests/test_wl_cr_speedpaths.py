@@ -585,17 +585,30 @@ def test_batches_just_outside_the_small_graph_path(change):
 
 
 def test_small_graph_batches_stop_when_stable():
-    # Cycles only: one degree, stable before round 1. Cycles and a path: the rounds stop when
-    # nothing splits, inside the first three rounds.
+    # Cycles only: one degree, stable before round 1. Cycles and a path, two 3-node paths: the
+    # rounds stop when nothing splits, inside the first three rounds.
     import networkx as nx
-    from torch_geometric.data import Batch
+    from torch_geometric.data import Batch, Data
     from torch_geometric.utils import from_networkx
 
     for graphs in ([nx.cycle_graph(5), nx.cycle_graph(7)],
                    [nx.cycle_graph(6), nx.path_graph(4), nx.path_graph(4)],
-                   [nx.path_graph(3), nx.star_graph(4)]):
+                   [nx.path_graph(3), nx.star_graph(4)],
+                   [nx.path_graph(3), nx.star_graph(2)]):  # stable after round 1
         batch = Batch.from_data_list([from_networkx(G) for G in graphs])
         ref = _reference_history(batch)
         res = wl.refine_batch(batch, return_history=True)
         assert [h.tolist() for h in res.history] == [r.tolist() for r in ref]
         assert res.rounds == len(ref) - 1
+        # The same graphs as the small-graph path's layout (cat([e, e.flip(0)])), without the
+        # history: round 1's colours are written only if they are the answer. (A call on another
+        # batch with its history first leaves other colours in the reused buffers.)
+        halves = [torch.tensor(list(G.edges)).t() for G in graphs]
+        mirrored = Batch.from_data_list([Data(edge_index=torch.cat([e, e.flip(0)], 1),
+                                              num_nodes=G.number_of_nodes())
+                                         for e, G in zip(halves, graphs)])
+        ref = _reference_history(mirrored)
+        for r in (None, 1, 2, 3):
+            wl.refine_batch(_small_simple_batch(20, 5), rounds=3, return_history=True)
+            plain = wl.refine_batch(mirrored, rounds=r)
+            assert plain.colors.tolist() == ref[min(len(ref) - 1, 3 if r is None else r)].tolist()

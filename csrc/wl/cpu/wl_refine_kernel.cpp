@@ -40,7 +40,6 @@
 #include <limits>
 #include <memory>
 #include <mutex>
-#include <queue>
 #include <vector>
 
 #include "common/checks.h"
@@ -133,17 +132,25 @@ void small_sort(T* a, int64_t n, const Less& less = Less()) {
 // ------------------------------------------------------------------------------------------------
 // Inputs.
 
-// Smallest index in [0, n) with bad(i), or -1.
+// Smallest index in [0, n) with bad(i), or -1. Blocks of 256 are tested without branches (vector
+// code: bad inputs are the exception) and only a block with a bad index is scanned for it.
 template <typename Bad>
 int64_t first_bad(int64_t n, const Bad& bad) {
   const int64_t chunks = chunk_count(n, 1 << 15);
   std::vector<int64_t> first(static_cast<size_t>(chunks), -1);
   at::parallel_for(0, chunks, 1, [&](int64_t b, int64_t e) {
     for (int64_t t = b; t < e; ++t) {
-      for (int64_t i = n * t / chunks, hi = n * (t + 1) / chunks; i < hi; ++i) {
-        if (bad(i)) {
-          first[t] = i;
-          break;
+      const int64_t hi = n * (t + 1) / chunks;
+      for (int64_t lo = n * t / chunks; lo < hi && first[t] < 0; lo += 256) {
+        const int64_t end = std::min(hi, lo + 256);
+        bool any = false;
+        for (int64_t i = lo; i < end; ++i) any |= bad(i);
+        if (!any) continue;
+        for (int64_t i = lo; i < end; ++i) {
+          if (bad(i)) {
+            first[t] = i;
+            break;
+          }
         }
       }
     }
@@ -998,10 +1005,13 @@ bool small_graphs_build(const int64_t* d, const int64_t* s, int64_t A, int64_t N
   return true;
 }
 
-// Round 1 of the small-graph path: the rank of the degree among the distinct degrees.
+// Round 1 of the small-graph path: the rank of the degree among the distinct degrees. Round 2
+// reads the keys, not these colours, so a caller that needs neither the history nor the round-1
+// colouring as the result passes next = nullptr and gets only their number.
 int64_t small_graphs_round1(const SmallGraphs& sg, int64_t N, int64_t* next) {
   int64_t rank[kSmallGraphDegree + 1];
   const int64_t D = present_ranks(sg.deg_hist, kSmallGraphDegree + 1, rank);
+  if (!next) return D;
   const uint64_t* key = sg.key.data();
   at::parallel_for(0, N, 1 << 14, [&](int64_t b, int64_t e) {
     for (int64_t v = b; v < e; ++v) next[v] = rank[key[v] >> 60];
@@ -1238,25 +1248,30 @@ int64_t rank_signature_keys(const uint64_t* key, int64_t N, int64_t* next) {
       std::sort(srt.begin(), srt.end());
     }
   });
-  // Merge the chunks' sorted keys (a heap of the chunks' next keys): the rank of a key is the
-  // number of distinct smaller keys.
+  // Merge the chunks' sorted keys (one chunk per thread: the smallest head is found by a scan of
+  // the chunks' heads): the rank of a key is the number of distinct smaller keys.
   std::vector<std::vector<int64_t>> rank(static_cast<size_t>(chunks));
   std::vector<size_t> at(static_cast<size_t>(chunks), 0);
-  using Head = std::pair<uint64_t, int64_t>;  // (key, chunk)
-  std::priority_queue<Head, std::vector<Head>, std::greater<Head>> heads;
-  for (int64_t t = 0; t < chunks; ++t) {
-    rank[t].resize(sorted[t].size());
-    if (!sorted[t].empty()) heads.push({sorted[t][0].first, t});
-  }
+  for (int64_t t = 0; t < chunks; ++t) rank[t].resize(sorted[t].size());
   int64_t D = 0;  // distinct keys merged so far
-  uint64_t last = 0;
-  while (!heads.empty()) {
-    const auto [k, t] = heads.top();
-    heads.pop();
-    if (D == 0 || k != last) ++D;
-    last = k;
-    rank[t][sorted[t][at[t]].second] = D - 1;
-    if (++at[t] < sorted[t].size()) heads.push({sorted[t][at[t]].first, t});
+  for (;;) {
+    int64_t best = -1;
+    uint64_t k = 0;
+    for (int64_t t = 0; t < chunks; ++t) {
+      if (at[t] == sorted[t].size()) continue;
+      const uint64_t head = sorted[t][at[t]].first;
+      if (best < 0 || head < k) {
+        best = t;
+        k = head;
+      }
+    }
+    if (best < 0) break;
+    // Every chunk whose head is k takes the same rank.
+    for (int64_t t = best; t < chunks; ++t) {
+      if (at[t] < sorted[t].size() && sorted[t][at[t]].first == k)
+        rank[t][sorted[t][at[t]++].second] = D;
+    }
+    ++D;
   }
   at::parallel_for(0, chunks, 1, [&](int64_t b, int64_t e) {
     for (int64_t t = b; t < e; ++t) {
@@ -1390,6 +1405,7 @@ std::tuple<at::Tensor, at::Tensor> wl_refine_cpu(const at::Tensor& dst_, const a
   if (return_history) history.push_back(colors0.clone());
   counts.push_back(C);
   bool ordered = false;  // st holds the classes of cur
+  bool round1_deferred = false;  // c holds round 1's colours only once they are written
   int64_t rounds = 0;
   const uint64_t K = cd ? static_cast<uint64_t>(num_codes) : 1;
   while ((max_rounds < 0 || rounds < max_rounds) && C < N) {  // C == N: discrete, stable
@@ -1399,7 +1415,10 @@ std::tuple<at::Tensor, at::Tensor> wl_refine_cpu(const at::Tensor& dst_, const a
                                             : ws->cur.data();
     int64_t D;
     if (small && rounds < 3) {
-      D = rounds == 0   ? small_graphs_round1(ws->small, N, next)
+      // Round 1's colours are written only when they may be returned: as the history, as the last
+      // of max_rounds, or when round 2 splits nothing (written then, below).
+      if (rounds == 0) round1_deferred = !return_history && !last;
+      D = rounds == 0   ? small_graphs_round1(ws->small, N, round1_deferred ? nullptr : next)
           : rounds == 1 ? rank_signature_keys(ws->small.key.data(), N, next)
                         : small_graphs_round3(ws->small, gptr, B, c, N, C, st, next);
       ordered = false;
@@ -1429,6 +1448,8 @@ std::tuple<at::Tensor, at::Tensor> wl_refine_cpu(const at::Tensor& dst_, const a
       history.push_back(at::from_blob(const_cast<int64_t*>(c), {N}, opts).clone());
     counts.push_back(C);
   }
+  // The colouring returned is round 1's: write it (c is the buffer round 1 would have written).
+  if (round1_deferred && rounds == 1) small_graphs_round1(ws->small, N, const_cast<int64_t*>(c));
   at::Tensor result;
   if (return_history) {
     result = at::stack(history);
