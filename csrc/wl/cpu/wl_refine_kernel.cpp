@@ -1466,28 +1466,28 @@ std::tuple<at::Tensor, at::Tensor> wl_refine_cpu(const at::Tensor& dst_, const a
 // their counts, written to val/cnt; returns their number. No sort: the positions in sorted order
 // come from small_ranks' all-pairs comparisons (branch-free vector code; a sort of a few dozen
 // values is dominated by mispredicted branches), then the sorted runs are counted.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // x[n..64) is never read (not zeroed: time)
 int64_t ranked_histogram(const int64_t* a, int64_t n, int64_t* val, int64_t* cnt) {
   if (n <= 0 || n > kSmallGraphNodes) return 0;
-  int32_t x[kSmallGraphNodes] = {}, sorted[kSmallGraphNodes];  // (= {}: for -Wmaybe-uninitialized)
+  int32_t x[kSmallGraphNodes], sorted[kSmallGraphNodes + 1];
   uint8_t pos[kSmallGraphNodes];
   for (int64_t i = 0; i < n; ++i) x[i] = static_cast<int32_t>(a[i]);
   small_ranks(x, n, pos);
   for (int64_t i = 0; i < n; ++i) sorted[pos[i]] = x[i];
-  // The starts of the runs (stored unconditionally, kept by advancing w): no store-to-load chain.
-  int64_t start[kSmallGraphNodes + 1];
-  int64_t w = 1;
-  start[0] = 0;
-  for (int64_t p = 1; p < n; ++p) {
-    start[w] = p;
-    w += sorted[p] != sorted[p - 1] ? 1 : 0;
-  }
-  start[w] = n;
-  for (int64_t k = 0; k < w; ++k) {
-    val[k] = sorted[start[k]];
-    cnt[k] = start[k + 1] - start[k];
+  sorted[n] = -1;  // differs from every colour: the last run ends at n
+  // One pass without branches: run w's entry is rewritten until the run ends, and w advances.
+  int64_t w = 0, start = 0;
+  for (int64_t p = 0; p < n; ++p) {
+    val[w] = sorted[p];
+    cnt[w] = p + 1 - start;
+    const bool ends = sorted[p + 1] != sorted[p];
+    start = ends ? p + 1 : start;
+    w += ends ? 1 : 0;
   }
   return w;
 }
+#pragma GCC diagnostic pop
 
 // Colour histogram per graph: the sorted distinct (graph, colour) pairs and their counts.
 std::tuple<at::Tensor, at::Tensor> wl_histogram_cpu(const at::Tensor& colors_,
