@@ -224,6 +224,47 @@ def test_opcheck_graph_ptr_and_histogram():
                           (d, s, e, z, 1, 2, -1, True, torch.tensor([0, 2, 5])), test_utils=utils)
     torch.library.opcheck(torch.ops.udl.wl_histogram.default,
                           (torch.tensor([0, 1, 1, 2]), torch.tensor([0, 1, 4]), 3), test_utils=utils)
+    torch.library.opcheck(torch.ops.udl.wl_refine_histogram.default,
+                          (d, s, e, z, 1, 2, -1, torch.tensor([0, 2, 5])), test_utils=utils)
+    torch.library.opcheck(torch.ops.udl.wl_refine_histogram.default, (d, s, e, z, 1, 0, 2, None),
+                          test_utils=utils)
+
+
+def _separate_calls(dst, src, code, colors, num_codes, arc_mode, rounds, ptr):
+    out, counts = wl_refine(dst, src, code, colors, num_codes, arc_mode, rounds, False, ptr)
+    whole = torch.tensor([0, colors.numel()]) if ptr is None else ptr
+    return (out, counts, *wl_histogram(out[0], whole, int(counts[-1]) if colors.numel() else 0))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_refine_histogram_matches_separate_calls(threads):
+    # The fused op against wl_refine + wl_histogram: the small-graph path (its histograms read from
+    # pass 3's order, rounds 1-5 and until stable), the general path (labels as codes, a long
+    # graph, directed arcs), one graph without graph_ptr, empty graphs, no nodes at all.
+    from udl.ops.wl import wl_refine_histogram
+
+    small = _small_simple_batch(400, 43)
+    sd, ss = small.edge_index[1].contiguous(), small.edge_index[0].contiguous()
+    sz = torch.zeros(small.num_nodes, dtype=torch.long)
+    e = torch.empty(0, dtype=torch.long)
+    cases = [(sd, ss, e, sz, 1, 2, r, small.ptr) for r in (1, 2, 3, 4, 5, -1)]
+    dst, src, code = _random_arcs(6000, 15000, 3, codes=3)
+    labels = torch.randint(0, 4, (6000,), generator=torch.Generator().manual_seed(3))
+    ptr = torch.tensor([0, 0, 5000, 5000, 6000])
+    inside = (dst < 5000) == (src < 5000)  # arcs stay inside their graph
+    cases += [(dst[inside], src[inside], code[inside], labels, 3, 0, r, ptr) for r in (1, 3, -1)]
+    cases += [(dst, src, e, torch.zeros(6000, dtype=torch.long), 1, 1, -1, None),
+              (e, e, e, e, 1, 2, -1, torch.tensor([0, 0, 0])), (e, e, e, e, 1, 2, 3, None)]
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads)
+        for case in cases:
+            fused = wl_refine_histogram(*case)
+            separate = _separate_calls(*case)
+            for got, want in zip(fused, separate):
+                assert torch.equal(got, want), case[5:7]
+    finally:
+        torch.set_num_threads(old)
 
 
 def test_deterministic_across_threads_batch():

@@ -1,5 +1,5 @@
-// Schemas of udl::wl_refine (exact canonical colour refinement, 1-WL, over a list of arcs) and
-// udl::wl_histogram (colour histogram per graph).
+// Schemas of udl::wl_refine (exact canonical colour refinement, 1-WL, over a list of arcs),
+// udl::wl_histogram (colour histogram per graph) and udl::wl_refine_histogram (both in one call).
 // CPU kernels: cpu/wl_refine_kernel.cpp; CUDA kernels: cuda/wl_refine_kernel.cu;
 // Python wrappers and fake kernels: pyext/udl/ops/wl.py; public API: udl.wl.refine.
 #include <torch/library.h>
@@ -29,4 +29,11 @@ TORCH_LIBRARY_FRAGMENT(udl, m) {
   // graphs. Returns (indices Tensor[2, nnz], counts Tensor[nnz]): the distinct (graph, colour)
   // pairs in sorted order and how often each occurs (a coalesced sparse [B, num_colors] histogram).
   m.def("wl_histogram(Tensor colors, Tensor ptr, int num_colors) -> (Tensor, Tensor)");
+  // wl_refine without history, plus wl_histogram of the final colouring over graph_ptr's graphs
+  // (None: one graph), computed in the same call: (colors Tensor[1, N], num_colors Tensor[R+1],
+  // indices Tensor[2, nnz], counts Tensor[nnz]). CPU only (a batch of small graphs gets its
+  // histograms from the refinement's own per-graph order).
+  m.def(
+      "wl_refine_histogram(Tensor dst, Tensor src, Tensor code, Tensor colors, int num_codes, "
+      "int arc_mode, int max_rounds, Tensor? graph_ptr=None) -> (Tensor, Tensor, Tensor, Tensor)");
 }

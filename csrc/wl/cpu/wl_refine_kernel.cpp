@@ -1282,13 +1282,134 @@ int64_t rank_signature_keys(const uint64_t* key, int64_t N, int64_t* next) {
   return D;
 }
 
-}  // namespace
+// The distinct values of sorted[0..n) and their counts, written to val/cnt; returns their number.
+// sorted[n] must differ from sorted[n - 1]. One pass without branches: run w's entry is rewritten
+// until the run ends, and w advances.
+template <typename T>
+int64_t count_runs(const T* sorted, int64_t n, int64_t* val, int64_t* cnt) {
+  int64_t w = 0, start = 0;
+  for (int64_t p = 0; p < n; ++p) {
+    val[w] = sorted[p];
+    cnt[w] = p + 1 - start;
+    const bool ends = sorted[p + 1] != sorted[p];
+    start = ends ? p + 1 : start;
+    w += ends ? 1 : 0;
+  }
+  return w;
+}
 
-std::tuple<at::Tensor, at::Tensor> wl_refine_cpu(const at::Tensor& dst_, const at::Tensor& src_,
-                                                 const at::Tensor& code_, const at::Tensor& colors_,
-                                                 int64_t num_codes, int64_t arc_mode,
-                                                 int64_t max_rounds, bool return_history,
-                                                 const c10::optional<at::Tensor>& graph_ptr_) {
+// Distinct values of a short segment a[0..n) (n <= 64, values below 2^25) in ascending order with
+// their counts, written to val/cnt; returns their number. No sort: the positions in sorted order
+// come from small_ranks' all-pairs comparisons (branch-free vector code; a sort of a few dozen
+// values is dominated by mispredicted branches), then the sorted runs are counted.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // x[n..64) is never read (not zeroed: time)
+int64_t ranked_histogram(const int64_t* a, int64_t n, int64_t* val, int64_t* cnt) {
+  if (n <= 0 || n > kSmallGraphNodes) return 0;
+  int32_t x[kSmallGraphNodes], sorted[kSmallGraphNodes + 1];
+  uint8_t pos[kSmallGraphNodes];
+  for (int64_t i = 0; i < n; ++i) x[i] = static_cast<int32_t>(a[i]);
+  small_ranks(x, n, pos);
+  for (int64_t i = 0; i < n; ++i) sorted[pos[i]] = x[i];
+  sorted[n] = -1;  // differs from every colour: the last run ends at n
+  return count_runs(sorted, n, val, cnt);
+}
+#pragma GCC diagnostic pop
+
+// The histogram of every graph g of a batch (elements ptr[g]..ptr[g+1]): fill(g, val, cnt) writes
+// g's distinct colours in ascending order and their counts (at most ptr[g+1] - ptr[g] of them) and
+// returns their number; the parts are then packed into (indices [2, nnz], counts [nnz]).
+template <typename Fill>
+std::tuple<at::Tensor, at::Tensor> pack_histograms(int64_t N, const int64_t* ptr, int64_t B,
+                                                   at::TensorOptions opts, const Fill& fill) {
+  // Not zero-filled (a tenth of the time on a batch of small graphs): each graph's part is
+  // written before it is read.
+  std::unique_ptr<int64_t[]> vals(new int64_t[static_cast<size_t>(std::max<int64_t>(N, 1))]);
+  std::unique_ptr<int64_t[]> cnts(new int64_t[static_cast<size_t>(std::max<int64_t>(N, 1))]);
+  std::vector<int64_t> nnz(B + 1, 0);
+  at::parallel_for(0, B, 64, [&](int64_t b, int64_t e) {
+    for (int64_t g = b; g < e; ++g) nnz[g + 1] = fill(g, vals.get() + ptr[g], cnts.get() + ptr[g]);
+  });
+  for (int64_t g = 0; g < B; ++g) nnz[g + 1] += nnz[g];
+  at::Tensor indices = at::empty({2, nnz[B]}, opts);
+  at::Tensor counts = at::empty({nnz[B]}, opts);
+  int64_t* gi = indices.data_ptr<int64_t>();
+  int64_t* ci = gi + nnz[B];
+  int64_t* cn = counts.data_ptr<int64_t>();
+  at::parallel_for(0, B, 64, [&](int64_t b, int64_t e) {
+    for (int64_t g = b; g < e; ++g) {
+      const int64_t m = nnz[g + 1] - nnz[g], o = nnz[g];
+      std::fill(gi + o, gi + o + m, g);
+      std::copy(vals.get() + ptr[g], vals.get() + ptr[g] + m, ci + o);
+      std::copy(cnts.get() + ptr[g], cnts.get() + ptr[g] + m, cn + o);
+    }
+  });
+  return {indices, counts};
+}
+
+// Histograms of any colouring c (values below num_colors): per graph, short segments through
+// ranked_histogram, long ones by a counting sort or a comparison sort.
+std::tuple<at::Tensor, at::Tensor> histograms(const int64_t* c, int64_t N, const int64_t* ptr,
+                                              int64_t B, int64_t num_colors,
+                                              at::TensorOptions opts) {
+  const bool ranked_values = num_colors <= (int64_t(1) << 25);
+  return pack_histograms(N, ptr, B, opts, [&](int64_t g, int64_t* val, int64_t* cnt) -> int64_t {
+    const int64_t* a = c + ptr[g];
+    const int64_t n = ptr[g + 1] - ptr[g];
+    if (n <= kSmallGraphNodes && ranked_values) return ranked_histogram(a, n, val, cnt);
+    std::copy(a, a + n, val);
+    if (n >= 4096 && num_colors <= 8 * n) {  // counting sort
+      std::vector<int64_t> count(static_cast<size_t>(num_colors), 0);
+      for (int64_t i = 0; i < n; ++i) ++count[a[i]];
+      int64_t w = 0;
+      for (int64_t k = 0; k < num_colors; ++k)
+        for (int64_t r = 0; r < count[k]; ++r) val[w++] = k;
+    } else {
+      small_sort(val, n);
+    }
+    int64_t w = -1;
+    for (int64_t i = 0; i < n; ++i) {
+      if (i == 0 || val[i] != val[w]) {
+        val[++w] = val[i];
+        cnt[w] = 0;
+      }
+      ++cnt[w];
+    }
+    return w + 1;
+  });
+}
+
+// Histograms of the round-3 colours c3 of the small-graph path, from pass 3's order of every
+// graph's nodes by round-2 colour (sg.at): round-3 ids refine round-2 ids in order (class offset +
+// rank inside the class), so that order lists c3 sorted except inside runs of equal round-2
+// colour, which an insertion sort finishes in about one pass. (No n^2 ranking per graph.)
+std::tuple<at::Tensor, at::Tensor> small_graph_histograms(const SmallGraphs& sg, const int64_t* c3,
+                                                          int64_t N, const int64_t* gptr, int64_t B,
+                                                          at::TensorOptions opts) {
+  return pack_histograms(N, gptr, B, opts, [&](int64_t g, int64_t* val, int64_t* cnt) -> int64_t {
+    const int64_t n0 = gptr[g], n = gptr[g + 1] - n0;
+    const uint8_t* at = sg.at.data() + n0;
+    int64_t x[kSmallGraphNodes + 1];
+    for (int64_t p = 0; p < n; ++p) x[p] = c3[n0 + at[p]];
+    for (int64_t i = 1; i < n; ++i) {
+      const int64_t v = x[i];
+      int64_t j = i;
+      for (; j > 0 && v < x[j - 1]; --j) x[j] = x[j - 1];
+      x[j] = v;
+    }
+    x[n] = -1;
+    return count_runs(x, n, val, cnt);
+  });
+}
+
+// wl_refine, and with `hist` also the histogram of the final colouring per graph of graph_ptr
+// (wl_refine_histogram; no history then).
+std::tuple<at::Tensor, at::Tensor> refine(const at::Tensor& dst_, const at::Tensor& src_,
+                                          const at::Tensor& code_, const at::Tensor& colors_,
+                                          int64_t num_codes, int64_t arc_mode, int64_t max_rounds,
+                                          bool return_history,
+                                          const c10::optional<at::Tensor>& graph_ptr_,
+                                          std::tuple<at::Tensor, at::Tensor>* hist) {
   wl::check_refine_args(dst_, src_, code_, colors_, num_codes, arc_mode, graph_ptr_);
   UDL_CHECK_CPU(dst_, "dst");
   UDL_CHECK_CPU(src_, "src");
@@ -1319,6 +1440,7 @@ std::tuple<at::Tensor, at::Tensor> wl_refine_cpu(const at::Tensor& dst_, const a
   }
   if (N == 0) {
     TORCH_CHECK(A == 0, "dst: arcs given for a graph with no nodes");
+    if (hist) *hist = {at::empty({2, 0}, opts), at::empty({0}, opts)};
     return {at::empty({1, 0}, opts), at::zeros({1}, opts)};
   }
   const int64_t* cd = code.numel() ? code.data_ptr<int64_t>() : nullptr;
@@ -1457,37 +1579,38 @@ std::tuple<at::Tensor, at::Tensor> wl_refine_cpu(const at::Tensor& dst_, const a
     if (c != out.data_ptr<int64_t>()) std::copy(c, c + N, out.data_ptr<int64_t>());
     result = out;
   }
+  if (hist) {
+    // Three rounds of the small-graph path: pass 3's per-graph order by round-2 colour is still
+    // in the workspace (later rounds, if any, split nothing).
+    const int64_t* fin = out.data_ptr<int64_t>();
+    *hist = small && rounds == 3 ? small_graph_histograms(ws->small, fin, N, gptr, B, opts)
+                                 : histograms(fin, N, gptr, B, C, opts);
+  }
   return_workspace(std::move(ws));
   at::Tensor num_colors = at::tensor(counts, opts);
   return {result, num_colors};
 }
 
-// Distinct values of a short segment a[0..n) (n <= 64, values below 2^25) in ascending order with
-// their counts, written to val/cnt; returns their number. No sort: the positions in sorted order
-// come from small_ranks' all-pairs comparisons (branch-free vector code; a sort of a few dozen
-// values is dominated by mispredicted branches), then the sorted runs are counted.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // x[n..64) is never read (not zeroed: time)
-int64_t ranked_histogram(const int64_t* a, int64_t n, int64_t* val, int64_t* cnt) {
-  if (n <= 0 || n > kSmallGraphNodes) return 0;
-  int32_t x[kSmallGraphNodes], sorted[kSmallGraphNodes + 1];
-  uint8_t pos[kSmallGraphNodes];
-  for (int64_t i = 0; i < n; ++i) x[i] = static_cast<int32_t>(a[i]);
-  small_ranks(x, n, pos);
-  for (int64_t i = 0; i < n; ++i) sorted[pos[i]] = x[i];
-  sorted[n] = -1;  // differs from every colour: the last run ends at n
-  // One pass without branches: run w's entry is rewritten until the run ends, and w advances.
-  int64_t w = 0, start = 0;
-  for (int64_t p = 0; p < n; ++p) {
-    val[w] = sorted[p];
-    cnt[w] = p + 1 - start;
-    const bool ends = sorted[p + 1] != sorted[p];
-    start = ends ? p + 1 : start;
-    w += ends ? 1 : 0;
-  }
-  return w;
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor> wl_refine_cpu(const at::Tensor& dst, const at::Tensor& src,
+                                                 const at::Tensor& code, const at::Tensor& colors,
+                                                 int64_t num_codes, int64_t arc_mode,
+                                                 int64_t max_rounds, bool return_history,
+                                                 const c10::optional<at::Tensor>& graph_ptr) {
+  return refine(dst, src, code, colors, num_codes, arc_mode, max_rounds, return_history, graph_ptr,
+                nullptr);
 }
-#pragma GCC diagnostic pop
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> wl_refine_histogram_cpu(
+    const at::Tensor& dst, const at::Tensor& src, const at::Tensor& code, const at::Tensor& colors,
+    int64_t num_codes, int64_t arc_mode, int64_t max_rounds,
+    const c10::optional<at::Tensor>& graph_ptr) {
+  std::tuple<at::Tensor, at::Tensor> hist;
+  auto [result, num_colors] = refine(dst, src, code, colors, num_codes, arc_mode, max_rounds,
+                                     /*return_history=*/false, graph_ptr, &hist);
+  return {result, num_colors, std::get<0>(hist), std::get<1>(hist)};
+}
 
 // Colour histogram per graph: the sorted distinct (graph, colour) pairs and their counts.
 std::tuple<at::Tensor, at::Tensor> wl_histogram_cpu(const at::Tensor& colors_,
@@ -1512,67 +1635,13 @@ std::tuple<at::Tensor, at::Tensor> wl_histogram_cpu(const at::Tensor& colors_,
   const int64_t bad = first_bad(N, [&](int64_t i) { return c[i] < 0 || c[i] >= num_colors; });
   TORCH_CHECK(bad < 0, "colors must lie in [0, num_colors=", num_colors, "), got ",
               bad >= 0 ? c[bad] : 0, " at element ", bad);
-  // Per graph: its distinct colours in ascending order and their counts, at vals/cnts[ptr[g]..],
-  // then packed into the output.
-  // Not zero-filled here (a tenth of the time on a batch of small graphs): each graph's part is
-  // written before it is read.
-  std::unique_ptr<int64_t[]> vals(new int64_t[static_cast<size_t>(N)]);
-  std::unique_ptr<int64_t[]> cnts(new int64_t[static_cast<size_t>(N)]);
-  std::vector<int64_t> nnz(B + 1, 0);
-  const bool ranked_values = num_colors <= (int64_t(1) << 25);
-  at::parallel_for(0, B, 64, [&](int64_t b, int64_t e) {
-    std::vector<int64_t> count;
-    for (int64_t g = b; g < e; ++g) {
-      const int64_t* a = c + ptr[g];
-      const int64_t n = ptr[g + 1] - ptr[g];
-      int64_t* val = vals.get() + ptr[g];
-      int64_t* cnt = cnts.get() + ptr[g];
-      if (n <= kSmallGraphNodes && ranked_values) {
-        nnz[g + 1] = ranked_histogram(a, n, val, cnt);
-        continue;
-      }
-      std::copy(a, a + n, val);
-      if (n >= 4096 && num_colors <= 8 * n) {  // counting sort
-        count.assign(static_cast<size_t>(num_colors), 0);
-        for (int64_t i = 0; i < n; ++i) ++count[a[i]];
-        int64_t w = 0;
-        for (int64_t k = 0; k < num_colors; ++k)
-          for (int64_t r = 0; r < count[k]; ++r) val[w++] = k;
-      } else {
-        small_sort(val, n);
-      }
-      int64_t w = -1;
-      for (int64_t i = 0; i < n; ++i) {
-        if (i == 0 || val[i] != val[w]) {
-          val[++w] = val[i];
-          cnt[w] = 0;
-        }
-        ++cnt[w];
-      }
-      nnz[g + 1] = w + 1;
-    }
-  });
-  for (int64_t g = 0; g < B; ++g) nnz[g + 1] += nnz[g];
-  auto lopts = colors.options();
-  at::Tensor indices = at::empty({2, nnz[B]}, lopts);
-  at::Tensor counts = at::empty({nnz[B]}, lopts);
-  int64_t* gi = indices.data_ptr<int64_t>();
-  int64_t* ci = gi + nnz[B];
-  int64_t* cn = counts.data_ptr<int64_t>();
-  at::parallel_for(0, B, 64, [&](int64_t b, int64_t e) {
-    for (int64_t g = b; g < e; ++g) {
-      const int64_t m = nnz[g + 1] - nnz[g], o = nnz[g];
-      std::fill(gi + o, gi + o + m, g);
-      std::copy(vals.get() + ptr[g], vals.get() + ptr[g] + m, ci + o);
-      std::copy(cnts.get() + ptr[g], cnts.get() + ptr[g] + m, cn + o);
-    }
-  });
-  return {indices, counts};
+  return histograms(c, N, ptr, B, num_colors, colors.options());
 }
 
 TORCH_LIBRARY_IMPL(udl, CPU, m) {
   m.impl("wl_refine", &wl_refine_cpu);
   m.impl("wl_histogram", &wl_histogram_cpu);
+  m.impl("wl_refine_histogram", &wl_refine_histogram_cpu);
 }
 
 }  // namespace udl

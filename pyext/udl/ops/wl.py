@@ -10,7 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["wl_refine", "wl_refine_tuples", "wl_pair_equivalent", "wl_histogram"]
+__all__ = ["wl_refine", "wl_refine_histogram", "wl_refine_tuples", "wl_pair_equivalent",
+           "wl_histogram"]
 
 
 def wl_refine(dst: Tensor, src: Tensor, code: Tensor, colors: Tensor, num_codes: int,
@@ -56,6 +57,23 @@ def wl_histogram(colors: Tensor, ptr: Tensor, num_colors: int) -> tuple[Tensor, 
         ``[B, num_colors]`` histogram.
     """
     return torch.ops.udl.wl_histogram.default(colors, ptr, int(num_colors))
+
+
+def wl_refine_histogram(dst: Tensor, src: Tensor, code: Tensor, colors: Tensor, num_codes: int,
+                        arc_mode: int = 0, max_rounds: int = -1,
+                        graph_ptr: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """:func:`wl_refine` (without history) and :func:`wl_histogram` of its final colouring over the
+    graphs of ``graph_ptr`` (``None``: one graph), in one call. CPU tensors only.
+
+    On a batch of small graphs the kernel reads each graph's colours in the order its last round
+    already sorted them, instead of sorting every graph's colours again.
+
+    Returns:
+        ``(colors LongTensor[1, N], num_colors LongTensor[R+1], indices LongTensor[2, nnz],
+        counts LongTensor[nnz])``: as :func:`wl_refine` and :func:`wl_histogram`.
+    """
+    return torch.ops.udl.wl_refine_histogram.default(dst, src, code, colors, int(num_codes),
+                                                     int(arc_mode), int(max_rounds), graph_ptr)
 
 
 def wl_refine_tuples(colors: Tensor, num_nodes: Tensor, pair_code: Tensor, k: int, mode: int,
@@ -110,6 +128,15 @@ def _wl_refine_fake(dst, src, code, colors, num_codes, arc_mode, max_rounds, ret
     rounds = torch.library.get_ctx().new_dynamic_size()
     rows = rounds if return_history else 1
     return colors.new_empty((rows, colors.shape[0])), colors.new_empty((rounds,))
+
+
+@torch.library.register_fake("udl::wl_refine_histogram")
+def _wl_refine_histogram_fake(dst, src, code, colors, num_codes, arc_mode, max_rounds,
+                              graph_ptr=None):
+    out, counts = _wl_refine_fake(dst, src, code, colors, num_codes, arc_mode, max_rounds, False,
+                                  graph_ptr)
+    nnz = torch.library.get_ctx().new_dynamic_size()
+    return out, counts, colors.new_empty((2, nnz)), colors.new_empty((nnz,))
 
 
 @torch.library.register_fake("udl::wl_histogram")

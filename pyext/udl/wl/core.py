@@ -176,7 +176,8 @@ def _check_rounds(rounds: int | None) -> int:
 
 def _finish(method: str, k: int, hist: Tensor, counts: Tensor, requested: int,
             ptr: Tensor, num_nodes: Tensor, return_history: bool,
-            native_histogram: bool = False) -> WLResult:
+            native_histogram: bool = False,
+            histogram: tuple[Tensor, Tensor] | None = None) -> WLResult:
     R = counts.numel() - 1
     counts_l = counts.tolist()
     if requested < 0:
@@ -194,7 +195,9 @@ def _finish(method: str, k: int, hist: Tensor, counts: Tensor, requested: int,
         if requested >= 0:
             rows += [rows[-1]] * (requested - R)
         history = [r.clone() for r in rows]
-    if native_histogram:
+    if histogram is not None:  # computed by the kernel with the colours
+        graph_colors = sparse_coo(histogram[0], histogram[1], (ptr.numel() - 1, max(C, 0)))
+    elif native_histogram:
         from udl.ops.wl import wl_histogram
 
         idx, cnt = wl_histogram(flat, ptr, C)
@@ -212,23 +215,29 @@ def _move(t: Tensor, device: torch.device) -> Tensor:
 
 def _run_cr(u: _graphs.Union, rounds: int, return_history: bool, device: torch.device,
             method_name: str) -> WLResult:
-    from udl.ops.wl import wl_refine
+    from udl.ops.wl import wl_refine, wl_refine_histogram
 
     N = u.num_nodes
     dst, src, code, K, arc_mode = _graphs.arcs(u)
     colors = u.node_labels if u.node_labels is not None else torch.zeros(N, dtype=torch.long)
     # arc_mode 2 (auto) decides per graph whether the arc list holds both directions.
     gptr = _move(u.node_ptr, device) if arc_mode == 2 and u.num_graphs > 1 else None
+    histogram = None
     try:
-        hist, counts = wl_refine(_move(dst, device), _move(src, device), _move(code, device),
-                                 _move(colors, device), K, arc_mode, rounds, return_history, gptr)
+        if device.type == "cpu" and not return_history:  # colours and histograms in one call
+            hist, counts, *histogram = wl_refine_histogram(dst, src, code, colors, K, arc_mode,
+                                                           rounds, u.node_ptr)
+        else:
+            hist, counts = wl_refine(_move(dst, device), _move(src, device),
+                                     _move(code, device), _move(colors, device), K, arc_mode,
+                                     rounds, return_history, gptr)
     except RuntimeError as err:  # node ids the kernel found out of range: the user's edge_index
         if "must lie in [0, N=" in str(err) and ("dst" in str(err) or "src" in str(err)):
             raise ValueError(f"edge_index has a node id outside [0, num_nodes={N}): "
                              f"{str(err).splitlines()[0]}") from err
         raise
     return _finish(method_name, 1, hist.cpu(), counts.cpu(), rounds, u.node_ptr, u.sizes,
-                   return_history, native_histogram=True)
+                   return_history, native_histogram=True, histogram=histogram)
 
 
 def _rank_rows(key: Tensor) -> Tensor:
