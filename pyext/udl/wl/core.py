@@ -225,8 +225,9 @@ def _run_cr(u: _graphs.Union, rounds: int, return_history: bool, device: torch.d
     histogram = None
     try:
         if device.type == "cpu" and not return_history:  # colours and histograms in one call
-            hist, counts, *histogram = wl_refine_histogram(dst, src, code, colors, K, arc_mode,
-                                                           rounds, u.node_ptr)
+            hist, counts, idx, cnt = wl_refine_histogram(dst, src, code, colors, K, arc_mode,
+                                                         rounds, u.node_ptr)
+            histogram = (idx, cnt)
         else:
             hist, counts = wl_refine(_move(dst, device), _move(src, device),
                                      _move(code, device), _move(colors, device), K, arc_mode,
