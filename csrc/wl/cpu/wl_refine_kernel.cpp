@@ -116,17 +116,21 @@ std::vector<int64_t> counting_sort(int64_t n, int64_t K, const Key& key, const P
 // Insertion sort for short runs, std::sort otherwise; with a total order the result does not
 // depend on the input order beyond ties.
 template <typename T, typename Less = std::less<T>>
-void small_sort(T* a, int64_t n, const Less& less = Less()) {
-  if (n <= 32) {
-    for (int64_t i = 1; i < n; ++i) {
-      const T x = a[i];
-      int64_t j = i;
-      for (; j > 0 && less(x, a[j - 1]); --j) a[j] = a[j - 1];
-      a[j] = x;
-    }
-  } else {
-    std::sort(a, a + n, less);
+void insertion_sort(T* a, int64_t n, const Less& less = Less()) {
+  for (int64_t i = 1; i < n; ++i) {
+    const T x = a[i];
+    int64_t j = i;
+    for (; j > 0 && less(x, a[j - 1]); --j) a[j] = a[j - 1];
+    a[j] = x;
   }
+}
+
+template <typename T, typename Less = std::less<T>>
+void small_sort(T* a, int64_t n, const Less& less = Less()) {
+  if (n <= 32)
+    insertion_sort(a, n, less);
+  else
+    std::sort(a, a + n, less);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -1282,20 +1286,21 @@ int64_t rank_signature_keys(const uint64_t* key, int64_t N, int64_t* next) {
   return D;
 }
 
-// The distinct values of sorted[0..n) and their counts, written to val/cnt; returns their number.
-// sorted[n] must differ from sorted[n - 1]. One pass without branches: run w's entry is rewritten
-// until the run ends, and w advances.
+// The distinct values of sorted[0..n) and their counts, written to val/cnt (val may be sorted
+// itself: entry w <= p is written after sorted[p] is read); returns their number. One pass without
+// branches: a run's entry is rewritten until the run ends.
 template <typename T>
 int64_t count_runs(const T* sorted, int64_t n, int64_t* val, int64_t* cnt) {
-  int64_t w = 0, start = 0;
+  int64_t w = -1, start = 0;
   for (int64_t p = 0; p < n; ++p) {
-    val[w] = sorted[p];
+    const T x = sorted[p];
+    const bool starts = p == 0 || x != sorted[p - 1];
+    w += starts ? 1 : 0;
+    start = starts ? p : start;
+    val[w] = x;
     cnt[w] = p + 1 - start;
-    const bool ends = sorted[p + 1] != sorted[p];
-    start = ends ? p + 1 : start;
-    w += ends ? 1 : 0;
   }
-  return w;
+  return w + 1;
 }
 
 // Distinct values of a short segment a[0..n) (n <= 64, values below 2^25) in ascending order with
@@ -1306,12 +1311,11 @@ int64_t count_runs(const T* sorted, int64_t n, int64_t* val, int64_t* cnt) {
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // x[n..64) is never read (not zeroed: time)
 int64_t ranked_histogram(const int64_t* a, int64_t n, int64_t* val, int64_t* cnt) {
   if (n <= 0 || n > kSmallGraphNodes) return 0;
-  int32_t x[kSmallGraphNodes], sorted[kSmallGraphNodes + 1];
+  int32_t x[kSmallGraphNodes], sorted[kSmallGraphNodes];
   uint8_t pos[kSmallGraphNodes];
   for (int64_t i = 0; i < n; ++i) x[i] = static_cast<int32_t>(a[i]);
   small_ranks(x, n, pos);
   for (int64_t i = 0; i < n; ++i) sorted[pos[i]] = x[i];
-  sorted[n] = -1;  // differs from every colour: the last run ends at n
   return count_runs(sorted, n, val, cnt);
 }
 #pragma GCC diagnostic pop
@@ -1367,15 +1371,7 @@ std::tuple<at::Tensor, at::Tensor> histograms(const int64_t* c, int64_t N, const
     } else {
       small_sort(val, n);
     }
-    int64_t w = -1;
-    for (int64_t i = 0; i < n; ++i) {
-      if (i == 0 || val[i] != val[w]) {
-        val[++w] = val[i];
-        cnt[w] = 0;
-      }
-      ++cnt[w];
-    }
-    return w + 1;
+    return count_runs(val, n, val, cnt);
   });
 }
 
@@ -1389,15 +1385,9 @@ std::tuple<at::Tensor, at::Tensor> small_graph_histograms(const SmallGraphs& sg,
   return pack_histograms(N, gptr, B, opts, [&](int64_t g, int64_t* val, int64_t* cnt) -> int64_t {
     const int64_t n0 = gptr[g], n = gptr[g + 1] - n0;
     const uint8_t* at = sg.at.data() + n0;
-    int64_t x[kSmallGraphNodes + 1];
+    int64_t x[kSmallGraphNodes];
     for (int64_t p = 0; p < n; ++p) x[p] = c3[n0 + at[p]];
-    for (int64_t i = 1; i < n; ++i) {
-      const int64_t v = x[i];
-      int64_t j = i;
-      for (; j > 0 && v < x[j - 1]; --j) x[j] = x[j - 1];
-      x[j] = v;
-    }
-    x[n] = -1;
+    insertion_sort(x, n);  // nearly sorted: about one comparison per element
     return count_runs(x, n, val, cnt);
   });
 }
